@@ -1,0 +1,187 @@
+//! The outbound half of one connection: a **bounded** queue drained by a single writer task.
+//!
+//! Why not let the actor write to the socket itself? A ractor mailbox is unbounded, and a
+//! socket write can block for as long as the client does not read. An actor awaiting that write
+//! would stop draining its mailbox, and every broadcast would pile up there without limit.
+//!
+//! Instead the connection actor owns an [`Outbox`]: producers (the actor, its room) call
+//! [`Outbox::deliver`], which never waits. If the queue is full the client is too slow, and the
+//! outbox closes it with 1013 so that it can reconnect. Memory per client is bounded by the
+//! queue length, and a slow client never slows anybody else down.
+//!
+//! The writer task is the only code that touches the socket's write half. It also sends the
+//! heartbeat pings, and the close frame when the connection ends, so every path out of a
+//! connection goes through one place.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::SplitSink;
+use futures_util::SinkExt;
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::CloseCode;
+
+/// How long the writer tries to get a close frame out before it gives up on the client.
+const CLOSE_SEND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// At most this many queued frames are written before one flush: one syscall for a burst.
+const MAX_FRAMES_PER_FLUSH: usize = 64;
+
+/// What happened to a frame handed to [`Outbox::deliver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for the writer.
+    Queued,
+    /// The queue was full: the client has been told to go away (1013).
+    Overflowed,
+    /// The connection is already closing; nothing was queued.
+    Closed,
+}
+
+/// A cheap, cloneable handle to one connection's outbound queue.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    queue: mpsc::Sender<Message>,
+    close: Arc<CloseSignal>,
+}
+
+#[derive(Debug, Default)]
+struct CloseSignal {
+    /// The first close request wins; later ones are ignored.
+    code: OnceLock<CloseCode>,
+    /// Cancelled when somebody asks the writer to close.
+    requested: CancellationToken,
+    /// Cancelled when the writer has finished: the socket's write half is gone.
+    finished: CancellationToken,
+}
+
+impl Outbox {
+    /// Creates the queue and spawns the writer task that owns `sink`.
+    pub fn spawn_writer(
+        sink: SplitSink<WebSocket, Message>,
+        capacity: usize,
+        heartbeat: Duration,
+    ) -> Outbox {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        let close = Arc::new(CloseSignal::default());
+        tokio::spawn(run_writer(sink, receiver, Arc::clone(&close), heartbeat));
+        Outbox { queue, close }
+    }
+
+    /// Queues a frame without waiting. A full queue closes the connection as a slow consumer.
+    pub fn deliver(&self, frame: Message) -> Delivery {
+        if self.close.requested.is_cancelled() {
+            return Delivery::Closed;
+        }
+        match self.queue.try_send(frame) {
+            Ok(()) => Delivery::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(CloseCode::SlowConsumer);
+                Delivery::Overflowed
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+        }
+    }
+
+    /// Queues a text frame that is already encoded (and possibly shared with other clients).
+    pub fn deliver_text(&self, text: Utf8Bytes) -> Delivery {
+        self.deliver(Message::Text(text))
+    }
+
+    /// Asks the writer to send a close frame with `code` and stop. Idempotent: the first code wins.
+    pub fn close(&self, code: CloseCode) {
+        if self.close.code.set(code).is_ok() {
+            self.close.requested.cancel();
+        }
+    }
+
+    /// The code the connection was (or is being) closed with, if a close was requested.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.close.code.get().copied()
+    }
+
+    /// Frames waiting in the queue right now.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Resolves when the writer has finished and the write half of the socket is gone.
+    pub async fn finished(&self) {
+        self.close.finished.cancelled().await;
+    }
+
+    /// Resolves when a close has been requested (the writer may still be sending it).
+    pub async fn close_requested(&self) {
+        self.close.requested.cancelled().await;
+    }
+}
+
+async fn run_writer(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Message>,
+    close: Arc<CloseSignal>,
+    heartbeat: Duration,
+) {
+    let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    let healthy = loop {
+        tokio::select! {
+            biased;
+            () = close.requested.cancelled() => break true,
+            frame = queue.recv() => {
+                let Some(frame) = frame else { break true };
+                // The write itself may block on a client that does not read: let a close
+                // request interrupt it.
+                let written = tokio::select! {
+                    biased;
+                    () = close.requested.cancelled() => break true,
+                    written = write_burst(&mut sink, frame, &mut queue) => written,
+                };
+                if written.is_err() {
+                    break false;
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break false;
+                }
+            }
+        }
+    };
+
+    if healthy {
+        let code = close.code.get().copied().unwrap_or(CloseCode::Normal);
+        let frame = CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from_static(code.reason()),
+        };
+        // Best effort: a client that does not read will not get it, and that is fine.
+        let _ =
+            tokio::time::timeout(CLOSE_SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    }
+    // Make sure nobody waits on a close that can no longer be sent.
+    let _ = close.code.set(CloseCode::Normal);
+    close.requested.cancel();
+    close.finished.cancel();
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once.
+async fn write_burst(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Message,
+    queue: &mut mpsc::Receiver<Message>,
+) -> Result<(), axum::Error> {
+    sink.feed(first).await?;
+    for _ in 1..MAX_FRAMES_PER_FLUSH {
+        match queue.try_recv() {
+            Ok(next) => sink.feed(next).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}

@@ -1,0 +1,54 @@
+//! Server settings, with the defaults of the Python original where it had one.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Everything the server needs to know to start. Built from the command line in `main.rs`,
+/// or directly by tests (which use port 0 and short timers).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind. Loopback by default: see `SECURITY.md` before widening it.
+    pub host: IpAddr,
+    /// Port to bind; 0 asks the OS for a free one (tests do that).
+    pub port: u16,
+    /// How often the server pings each client.
+    pub heartbeat_interval: Duration,
+    /// A client that sends nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    /// Outbound frames queued per connection before it counts as a slow consumer and is closed.
+    pub outbound_queue_frames: usize,
+    /// Largest WebSocket message accepted from a client, in bytes.
+    pub max_message_bytes: usize,
+    /// How long `/broadcast` waits for the room actor before answering 503.
+    pub actor_call_timeout: Duration,
+    /// On shutdown, how long clients get to receive their close frame before sockets are dropped.
+    pub drain_timeout: Duration,
+    /// Extra origins allowed to open WebSockets and call state-changing endpoints.
+    pub extra_allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8000,
+            heartbeat_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(20),
+            outbound_queue_frames: 1024,
+            max_message_bytes: 64 * 1024,
+            actor_call_timeout: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(1),
+            extra_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A config for tests and embedding: an OS-chosen port on loopback, other values default.
+    pub fn ephemeral() -> Self {
+        Self {
+            port: 0,
+            ..Self::default()
+        }
+    }
+}

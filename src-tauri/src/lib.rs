@@ -1,0 +1,33 @@
+//! # tauri-ractor-websocket
+//!
+//! A desktop app with a built-in WebSocket server, and a reference for wiring an async web
+//! server (axum on tokio) to an actor system (ractor).
+//!
+//! The crate has two layers, split by the `desktop` cargo feature:
+//!
+//! - **The core**, always compiled: [`protocol`] (the wire format), [`actors`] (a supervisor,
+//!   one actor per connection, rooms), [`server`] (axum routes and graceful shutdown),
+//!   [`headless`] (run the server alone). It has no GUI dependency at all:
+//!   `cargo test --no-default-features` builds and tests it without Tauri.
+//! - **The desktop shell** (`desktop` feature, on by default): a Tauri window that starts the
+//!   same server on a background task and points its page at it.
+//!
+//! Start reading at [`server::start`], then [`actors::connection`].
+
+pub mod actors;
+pub mod cli;
+pub mod config;
+pub mod headless;
+pub mod logging;
+pub mod protocol;
+pub mod server;
+pub mod shutdown_signal;
+
+#[cfg(feature = "desktop")]
+pub mod desktop;
+
+/// Sent in `welcome` frames and `/health`, so clients can tell this server from another program.
+pub const SERVER_NAME: &str = "tauri-ractor-websocket";
+
+/// This build's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

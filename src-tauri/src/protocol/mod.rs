@@ -1,0 +1,19 @@
+//! The wire protocol: what clients send, what the server sends back, and the close codes.
+//!
+//! Every frame is a JSON text frame with a `type` field. On the Rust side that is a serde
+//! *internally tagged* enum (`#[serde(tag = "type")]`): the enum is the single source of truth for
+//! the format, so a new message type cannot be forgotten in the decoder or the docs' examples.
+//! `docs/PROTOCOL.md` shows every message with an example.
+
+mod client_message;
+mod close_code;
+mod decode;
+mod server_message;
+
+pub use client_message::ClientMessage;
+pub use close_code::CloseCode;
+pub use decode::{decode_client_text, DecodeError};
+pub use server_message::{ErrorCode, MessageKind, ServerMessage};
+
+/// Longest chat or broadcast text accepted, in bytes.
+pub const MAX_TEXT_BYTES: usize = 8192;

@@ -1,0 +1,105 @@
+//! `GET /broadcast?message=TEXT` and `POST /broadcast {"message": TEXT}`: send TEXT to everyone.
+//!
+//! This is the bridge from the request/response world into the actor world. The handler does
+//! not touch any socket: it *calls* the room actor (a message with a reply port) and awaits the
+//! answer with a timeout, so a stuck actor turns into a 503, never into a hung request.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use ractor::rpc::CallResult;
+use serde::{Deserialize, Serialize};
+
+use super::api_error::ApiError;
+use super::state::AppState;
+use crate::actors::room::{Post, RoomMsg};
+use crate::protocol::{MessageKind, MAX_TEXT_BYTES};
+
+#[derive(Deserialize)]
+pub struct BroadcastRequest {
+    message: String,
+}
+
+#[derive(Serialize)]
+pub struct BroadcastReceipt {
+    delivered_to: usize,
+    seq: u64,
+}
+
+pub async fn broadcast_get(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<BroadcastRequest>, QueryRejection>,
+) -> Result<Json<BroadcastReceipt>, ApiError> {
+    let Query(request) = query.map_err(|_| missing_message())?;
+    broadcast(&app, request.message).await
+}
+
+pub async fn broadcast_post(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<BroadcastRequest>, JsonRejection>,
+) -> Result<Json<BroadcastReceipt>, ApiError> {
+    let Json(request) = body.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            "invalid_body",
+            format!("expected a JSON body {{\"message\": \"...\"}}: {rejection}"),
+        )
+    })?;
+    broadcast(&app, request.message).await
+}
+
+fn missing_message() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "missing_message",
+        "add the text to send: /broadcast?message=TEXT",
+    )
+}
+
+async fn broadcast(app: &AppState, message: String) -> Result<Json<BroadcastReceipt>, ApiError> {
+    if message.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_message",
+            "the message is empty",
+        ));
+    }
+    if message.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_long",
+            format!(
+                "the message is {} bytes; the limit is {MAX_TEXT_BYTES}",
+                message.len()
+            ),
+        ));
+    }
+    let post = Post {
+        kind: MessageKind::Broadcast,
+        sender: "broadcast".to_owned(),
+        sender_id: None,
+        text: message,
+    };
+    let answer = app
+        .lobby
+        .call(
+            |reply| RoomMsg::PostAndReply(post, reply),
+            Some(app.config.actor_call_timeout),
+        )
+        .await;
+    match answer {
+        Ok(CallResult::Success(receipt)) => Ok(Json(BroadcastReceipt {
+            delivered_to: receipt.delivered_to,
+            seq: receipt.seq,
+        })),
+        Ok(CallResult::Timeout) => Err(unavailable("the room did not answer in time")),
+        Ok(CallResult::SenderError) | Err(_) => Err(unavailable("the room is not running")),
+    }
+}
+
+fn unavailable(message: &str) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+}

@@ -1,0 +1,236 @@
+//! The axum server: binding, routing, and a graceful shutdown that reaches every client.
+//!
+//! [`start`] binds first and fails with a clear [`StartError`] if the port is taken, then starts
+//! the actor tree and serves on a background task. The returned [`RunningServer`] is the only
+//! handle needed: it knows the bound address and how to shut everything down.
+
+mod api_error;
+mod broadcast;
+mod health;
+mod request_guard;
+mod routes;
+mod state;
+mod static_ui;
+mod websocket;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::room::{RoomActor, LOBBY};
+use crate::actors::supervisor::{ConnectionSupervisor, SupervisorMsg};
+use crate::config::ServerConfig;
+use crate::protocol::CloseCode;
+pub use request_guard::RequestPolicy;
+pub use state::AppState;
+pub use static_ui::find_asset;
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The address is taken (or not ours to bind). The message names the port and the fix.
+    Bind { addr: SocketAddr, source: io::Error },
+    /// The actor system refused to start an actor.
+    Actors(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => {
+                write!(
+                    f,
+                    "port {port} on {ip} is already in use by another program. \
+                 Stop that program, or choose another port with --port <N> (or TRW_PORT=<N>). \
+                 `ss -ltnp 'sport = :{port}'` shows who holds it.",
+                    port = addr.port(),
+                    ip = addr.ip(),
+                )
+            }
+            StartError::Bind { addr, source } => write!(
+                f,
+                "cannot listen on {addr}: {source}. Choose another address with --host/--port \
+                 (or TRW_HOST/TRW_PORT)."
+            ),
+            StartError::Actors(reason) => write!(f, "cannot start the actor system: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl StartError {
+    /// True when the port was taken by someone else (as opposed to any other failure).
+    pub fn is_addr_in_use(&self) -> bool {
+        matches!(self, StartError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse)
+    }
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    app: Arc<AppState>,
+    stop_accepting: CancellationToken,
+    serve_task: JoinHandle<io::Result<()>>,
+    supervisor: ActorRef<SupervisorMsg>,
+}
+
+/// What [`RunningServer::shutdown`] observed, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections that were asked to close with 1001.
+    pub clients_notified: usize,
+    /// Sockets still open when the drain deadline passed (they were dropped).
+    pub sockets_left_open: usize,
+    /// Connection actors still alive after the actor tree stopped (should be 0).
+    pub actors_left: usize,
+}
+
+/// Binds, starts the actor tree and serves in the background.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let requested = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(requested)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: requested,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: requested,
+        source,
+    })?;
+
+    let instance = new_instance_id();
+    let scope = format!("server-{instance}");
+    let (supervisor, _) = Actor::spawn(None, ConnectionSupervisor, ())
+        .await
+        .map_err(|error| StartError::Actors(error.to_string()))?;
+    let (lobby, _) = Actor::spawn_linked(None, RoomActor, LOBBY.to_owned(), supervisor.get_cell())
+        .await
+        .map_err(|error| StartError::Actors(error.to_string()))?;
+
+    let policy = RequestPolicy::new(&config, local_addr);
+    let app = Arc::new(AppState::new(
+        config,
+        instance,
+        supervisor.clone(),
+        lobby,
+        scope,
+        policy,
+    ));
+    let stop_accepting = CancellationToken::new();
+    let router = routes::router(Arc::clone(&app));
+    let serve = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+    let serve_task = tokio::spawn(async move { serve.await });
+
+    tracing::info!(address = %local_addr, instance = %app.instance, "server listening");
+    Ok(RunningServer {
+        local_addr,
+        app,
+        stop_accepting,
+        serve_task,
+        supervisor,
+    })
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The random id of this server run, also sent in every `welcome` frame.
+    pub fn instance(&self) -> &str {
+        &self.app.instance
+    }
+
+    /// Shared state, for embedding (the desktop shell reads counts from it).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.app
+    }
+
+    /// Graceful shutdown:
+    /// 1. refuse new WebSockets and stop accepting connections;
+    /// 2. ask every connection to close with 1001 and give them `drain_timeout` to get it out;
+    /// 3. stop every actor, then the supervisor.
+    ///
+    /// Bounded in time whatever the clients do: a client that never reads is simply dropped.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let drain_timeout = self.app.config.drain_timeout;
+        self.app.draining.cancel();
+        self.stop_accepting.cancel();
+
+        let clients_notified = match self
+            .supervisor
+            .call(
+                |reply| SupervisorMsg::CloseAll {
+                    code: CloseCode::GoingAway,
+                    reply,
+                },
+                Some(drain_timeout),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(count)) => count,
+            _ => 0,
+        };
+
+        let deadline = Instant::now() + drain_timeout;
+        while self.app.sockets.get() > 0 && Instant::now() < deadline {
+            sleep(Duration::from_millis(10)).await;
+        }
+        let sockets_left_open = self.app.sockets.get();
+
+        let reason = Some("server shutting down".to_owned());
+        let _ = self
+            .supervisor
+            .stop_children_and_wait(reason.clone(), Some(drain_timeout))
+            .await;
+        let _ = self
+            .supervisor
+            .stop_and_wait(reason, Some(drain_timeout))
+            .await;
+        let actors_left = self.app.active_actors();
+
+        // Plain HTTP keep-alive connections get a moment to finish; then we stop waiting.
+        let mut serve_task = self.serve_task;
+        if tokio::time::timeout(drain_timeout, &mut serve_task)
+            .await
+            .is_err()
+        {
+            serve_task.abort();
+        }
+        let report = ShutdownReport {
+            clients_notified,
+            sockets_left_open,
+            actors_left,
+        };
+        tracing::info!(?report, "server stopped");
+        report
+    }
+}
+
+/// 64 random bits as hex, from the standard library's per-process random hash keys.
+fn new_instance_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}

@@ -1,0 +1,246 @@
+//! Who may talk to this server. A server on localhost is reachable by every web page the user
+//! opens, so the browser's own signals are checked before anything happens:
+//!
+//! - **Host** (against DNS rebinding): a page on `evil.example` that re-points its name to
+//!   127.0.0.1 still sends `Host: evil.example`. Only loopback names and the configured host pass.
+//! - **Origin** (against cross-site WebSocket hijacking and CSRF): browsers always send it on
+//!   WebSocket handshakes and cross-origin POSTs. Only this server's own origins, the desktop
+//!   WebView's and configured extras pass. Non-browser clients send none and are allowed.
+//! - **Sec-Fetch-Site** on `GET /broadcast`: an `<img src=".../broadcast?message=...">` on another
+//!   site sends `cross-site` (and often no Origin), so it is refused; curl sends nothing.
+//!
+//! The same origin list drives CORS, so the window (origin `tauri://localhost`) can read
+//! `/health` and POST `/broadcast`, and no other site can.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::api_error::ApiError;
+use super::state::AppState;
+use crate::config::ServerConfig;
+
+/// Origins of the desktop WebView: Linux and macOS, then Windows (http and https variants).
+const WEBVIEW_ORIGINS: [&str; 3] = [
+    "tauri://localhost",
+    "http://tauri.localhost",
+    "https://tauri.localhost",
+];
+
+/// Where `cargo tauri dev` serves the frontend when `devUrl` is not set. Debug builds only.
+const DEV_SERVER_PORT: u16 = 1430;
+
+/// The allow-lists, computed once the port is known.
+#[derive(Debug, Clone)]
+pub struct RequestPolicy {
+    origins: Arc<HashSet<String>>,
+    extra_hosts: Arc<HashSet<String>>,
+}
+
+impl RequestPolicy {
+    pub fn new(config: &ServerConfig, bound: SocketAddr) -> Self {
+        let port = bound.port();
+        let mut origins: HashSet<String> = WEBVIEW_ORIGINS.iter().map(|o| o.to_string()).collect();
+        let mut own_hosts = vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+            "[::1]".to_owned(),
+        ];
+        if !config.host.is_loopback() && !config.host.is_unspecified() {
+            own_hosts.push(host_literal(config.host));
+        }
+        for host in &own_hosts {
+            origins.insert(format!("http://{host}:{port}"));
+        }
+        if cfg!(debug_assertions) {
+            for host in ["127.0.0.1", "localhost"] {
+                origins.insert(format!("http://{host}:{DEV_SERVER_PORT}"));
+            }
+        }
+        origins.extend(
+            config
+                .extra_allowed_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_owned()),
+        );
+
+        let mut extra_hosts = HashSet::new();
+        if !config.host.is_loopback() && !config.host.is_unspecified() {
+            extra_hosts.insert(host_literal(config.host));
+        }
+        Self {
+            origins: Arc::new(origins),
+            extra_hosts: Arc::new(extra_hosts),
+        }
+    }
+
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.origins.contains(origin)
+    }
+
+    /// `host` is the Host header: a name or IP literal, maybe with a port.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = strip_port(host);
+        if name.eq_ignore_ascii_case("localhost")
+            || name.to_ascii_lowercase().ends_with(".localhost")
+        {
+            return true;
+        }
+        let literal = name.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<IpAddr>() {
+            if ip.is_loopback() {
+                return true;
+            }
+        }
+        self.extra_hosts.contains(name)
+    }
+
+    /// CORS for the allowed origins only.
+    pub fn cors_layer(&self) -> CorsLayer {
+        let policy = self.clone();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+                origin
+                    .to_str()
+                    .is_ok_and(|origin| policy.origin_allowed(origin))
+            }))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE])
+    }
+}
+
+/// Middleware applying the checks described in the module docs.
+pub async fn guard(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Err(refusal) = check(
+        &app.policy,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+    ) {
+        tracing::warn!(
+            method = %request.method(),
+            path = request.uri().path(),
+            reason = refusal.code,
+            "refused a request"
+        );
+        return refusal.into_response();
+    }
+    next.run(request).await
+}
+
+fn check(
+    policy: &RequestPolicy,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if let Some(host) = headers.get(header::HOST) {
+        let allowed = host.to_str().is_ok_and(|host| policy.host_allowed(host));
+        if !allowed {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                "this server only answers to loopback host names; see SECURITY.md (--allow-host)",
+            ));
+        }
+    }
+    let state_changing = matches!(path, "/ws" | "/broadcast");
+    if state_changing {
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let allowed = origin
+                .to_str()
+                .is_ok_and(|origin| policy.origin_allowed(origin));
+            if !allowed {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden_origin",
+                    "pages from this origin may not use this server; see SECURITY.md (--allow-origin)",
+                ));
+            }
+        }
+    }
+    if path == "/broadcast" && method == Method::GET {
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .is_some_and(|site| site.as_bytes() == b"cross-site");
+        if cross_site {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                "GET /broadcast refuses cross-site requests; use POST with a JSON body",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8000 → [::1]
+        return match rest.find(']') {
+            Some(end) => &host[..end + 2],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+fn host_literal(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RequestPolicy {
+        RequestPolicy::new(
+            &ServerConfig::default(),
+            SocketAddr::from(([127, 0, 0, 1], 8000)),
+        )
+    }
+
+    #[test]
+    fn own_and_webview_origins_pass() {
+        let policy = policy();
+        assert!(policy.origin_allowed("http://127.0.0.1:8000"));
+        assert!(policy.origin_allowed("http://localhost:8000"));
+        assert!(policy.origin_allowed("tauri://localhost"));
+        assert!(!policy.origin_allowed("http://127.0.0.1:8001"));
+        assert!(!policy.origin_allowed("https://evil.example"));
+        assert!(!policy.origin_allowed("null"));
+    }
+
+    #[test]
+    fn only_loopback_hosts_pass() {
+        let policy = policy();
+        for host in [
+            "127.0.0.1:8000",
+            "localhost:8000",
+            "[::1]:8000",
+            "127.0.0.2",
+            "LOCALHOST",
+        ] {
+            assert!(policy.host_allowed(host), "{host}");
+        }
+        for host in [
+            "evil.example:8000",
+            "192.168.1.5:8000",
+            "localhost.evil.example",
+        ] {
+            assert!(!policy.host_allowed(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The HTTP surface, in one table.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{middleware, Router};
+
+use super::state::AppState;
+use super::{broadcast, health, request_guard, static_ui, websocket};
+
+pub fn router(app: Arc<AppState>) -> Router {
+    let cors = app.policy.cors_layer();
+    Router::new()
+        .route("/ws", get(websocket::upgrade))
+        .route("/health", get(health::health))
+        .route(
+            "/broadcast",
+            get(broadcast::broadcast_get).post(broadcast::broadcast_post),
+        )
+        .fallback(static_ui::serve_ui)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            request_guard::guard,
+        ))
+        .layer(cors)
+        .with_state(app)
+}

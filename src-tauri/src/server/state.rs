@@ -1,0 +1,92 @@
+//! What every HTTP handler shares: configuration, the actors' addresses and a few counters.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ractor::ActorRef;
+use tokio_util::sync::CancellationToken;
+
+use super::request_guard::RequestPolicy;
+use crate::actors::connection::CONNECTIONS_GROUP;
+use crate::actors::room::RoomMsg;
+use crate::actors::supervisor::SupervisorMsg;
+use crate::config::ServerConfig;
+
+/// Shared, read-mostly server state. Handlers get it as `State<Arc<AppState>>`.
+pub struct AppState {
+    pub config: ServerConfig,
+    /// Random per process: lets the window check it reached its own server.
+    pub instance: String,
+    pub started: Instant,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub lobby: ActorRef<RoomMsg>,
+    /// This server's process-group scope. Process groups are global to the process, so two
+    /// servers in one process (as in the tests) must not see each other's actors.
+    pub scope: String,
+    pub sockets: SocketCounter,
+    /// Cancelled when shutdown begins: new WebSockets are refused from then on.
+    pub draining: CancellationToken,
+    pub policy: RequestPolicy,
+    next_connection_id: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(
+        config: ServerConfig,
+        instance: String,
+        supervisor: ActorRef<SupervisorMsg>,
+        lobby: ActorRef<RoomMsg>,
+        scope: String,
+        policy: RequestPolicy,
+    ) -> Self {
+        Self {
+            config,
+            instance,
+            started: Instant::now(),
+            supervisor,
+            lobby,
+            scope,
+            sockets: SocketCounter::default(),
+            draining: CancellationToken::new(),
+            policy,
+            next_connection_id: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh connection id; ids are never reused within one server run.
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Live connection actors, read from the actor system (the process group), not counted
+    /// separately: a counter could drift, the group cannot.
+    pub fn active_actors(&self) -> usize {
+        ractor::pg::get_scoped_members(&self.scope, &CONNECTIONS_GROUP.to_owned()).len()
+    }
+}
+
+/// Counts open WebSockets. Each socket holds a [`SocketGuard`]; dropping it counts the socket
+/// as gone, on every path out, including panics and early returns.
+#[derive(Clone, Default)]
+pub struct SocketCounter(Arc<AtomicUsize>);
+
+impl SocketCounter {
+    pub fn open(&self) -> SocketGuard {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        SocketGuard(Arc::clone(&self.0))
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// See [`SocketCounter`].
+pub struct SocketGuard(Arc<AtomicUsize>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
