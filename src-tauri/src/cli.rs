@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use clap::Parser;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
 
 use crate::config::ServerConfig;
 
@@ -16,7 +17,8 @@ pub const DEFAULT_PORT: u16 = 8000;
 #[command(name = "tauri-ractor-websocket", version, about, long_about = None)]
 pub struct Cli {
     /// Run only the server, without a window. Also chosen automatically when there is no display.
-    #[arg(long, env = "TRW_HEADLESS")]
+    /// In the variable, 1/true/yes/on mean yes.
+    #[arg(long, env = "TRW_HEADLESS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub headless: bool,
 
     /// Address to listen on. Keep it on loopback unless you have read SECURITY.md.

@@ -1,0 +1,191 @@
+//! End-to-end: the real server binary, driven through a real headless Chromium.
+//!
+//! What this proves that the core tests cannot: the page served at `/` really connects from a
+//! browser (same-origin WebSocket, CSP, the UI's own JavaScript), renders what the room sends,
+//! and what a user types there reaches other WebSocket clients.
+//!
+//! Setup per test: start `tauri-ractor-websocket --headless --port P` as a child process and
+//! wait for `/health`; start chromedriver; open a WebDriver session with a headless Chromium;
+//! load `http://127.0.0.1:P/`. Everything is torn down at the end, also on failure.
+//!
+//! Needs `chromium` and `chromedriver` (`scripts/install-prereqs --test`). Without them the tests
+//! print "skipped: ..." and pass, unless `TRW_REQUIRE_E2E=1`.
+
+mod support {
+    pub mod webdriver;
+}
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::webdriver::{
+    artifacts_dir, find_program, free_port, fresh_dir, http_broadcast, require_or_skip,
+    unique_suffix, ChatPage, Driver, Process, Result, RoomClient, Session,
+};
+
+/// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
+const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
+
+/// The browser tools, found on this machine.
+struct Browser {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+/// Find Chromium and chromedriver, or say why the test cannot run (see `require_or_skip`).
+fn browser_tools(test: &str) -> Option<Browser> {
+    let chromium = find_program("chromium").or_else(|| find_program("chromium-browser"));
+    let chromedriver = find_program("chromedriver");
+    let mut missing = Vec::new();
+    if chromium.is_none() {
+        missing.push("chromium not found (apt-get install chromium)".to_owned());
+    }
+    if chromedriver.is_none() {
+        missing.push("chromedriver not found (apt-get install chromium-driver)".to_owned());
+    }
+    if !require_or_skip(test, &missing) {
+        return None;
+    }
+    Some(Browser {
+        chromium: chromium?,
+        chromedriver: chromedriver?,
+    })
+}
+
+/// The server, running headless on a free port; stopped (SIGTERM) when dropped.
+struct Server {
+    port: u16,
+    _process: Process,
+}
+
+impl Server {
+    async fn start() -> Result<Server> {
+        let port = free_port();
+        let mut command = Command::new(APP);
+        command
+            .args(["--headless", "--port", &port.to_string()])
+            .env("RUST_LOG", "info");
+        let mut process = Process::spawn(&format!("server-{port}"), command)?;
+        process
+            .wait_http_ok(
+                &format!("http://127.0.0.1:{port}/health"),
+                Duration::from_secs(30),
+            )
+            .await?;
+        Ok(Server {
+            port,
+            _process: process,
+        })
+    }
+
+    fn page_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
+/// Capabilities for a headless Chromium with a throwaway profile and nothing phoning home.
+fn chromium_capabilities(chromium: &std::path::Path) -> Value {
+    let profile = fresh_dir("chromium-profile");
+    json!({
+        "capabilities": {
+            "alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": [
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-quic",
+                        "--no-first-run",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        format!("--user-data-dir={}", profile.display()),
+                        "--window-size=1280,800",
+                    ]
+                }
+            }
+        }
+    })
+}
+
+/// Start server, driver and browser; run `scenario` on the loaded page; always close the browser.
+///
+/// The scenario returns `Result` instead of panicking so that the teardown below always runs:
+/// the session is deleted (closing Chromium) and a screenshot is kept for post-mortems.
+async fn with_page<F>(test: &str, scenario: F)
+where
+    F: for<'a> AsyncFnOnce(&'a ChatPage<'a>, &'a Server) -> Result<()>,
+{
+    let Some(tools) = browser_tools(test) else {
+        return;
+    };
+    let server = Server::start().await.expect("start the server binary");
+    let driver = Driver::chromedriver(&tools.chromedriver)
+        .await
+        .expect("start chromedriver");
+    let session = Session::new(&driver.url, chromium_capabilities(&tools.chromium))
+        .await
+        .expect("open a headless Chromium session");
+
+    let page = ChatPage { session: &session };
+    let outcome = match session.goto(&server.page_url()).await {
+        Ok(()) => scenario(&page, &server).await,
+        Err(e) => Err(e),
+    };
+
+    let shot = artifacts_dir().join(format!("{test}.png"));
+    if let Err(e) = session.save_screenshot(&shot).await {
+        eprintln!("{test}: could not save a screenshot: {e}");
+    }
+    if let Err(e) = session.delete().await {
+        eprintln!("{test}: could not delete the session: {e}");
+    }
+    if let Err(e) = outcome {
+        panic!("{test} failed: {e}\n(screenshot: {})", shot.display());
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_over_http_appears_in_a_browser_tab() {
+    with_page("browser_broadcast", async |page, server| {
+        page.wait_for_state("connected").await?;
+
+        let text = format!("browser broadcast {}", unique_suffix());
+        let answer = http_broadcast(server.port, &text).await?;
+        if answer["delivered_to"].as_u64().unwrap_or(0) < 1 {
+            return Err(format!("the broadcast reached nobody: {answer}").into());
+        }
+
+        page.wait_for_message(&text).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_chat_typed_in_a_browser_tab_reaches_other_websocket_clients() {
+    with_page("browser_chat", async |page, server| {
+        page.wait_for_state("connected").await?;
+        let mut other = RoomClient::connect(server.port).await?;
+
+        let text = format!("typed in chromium {}", unique_suffix());
+        page.send_chat(&text).await?;
+
+        // The room echoes to everyone, the sender included: the page shows it...
+        page.wait_for_message(&text).await?;
+        // ...and a raw WebSocket client in the same room receives it as a chat message.
+        let frame = other.wait_for_message(&text).await?;
+        if frame["kind"] != "chat" || !frame["seq"].is_u64() {
+            return Err(format!("expected a chat message with a seq, got {frame}").into());
+        }
+
+        // And the other way: the raw client's chat shows up in the tab.
+        let reply = format!("reply from a websocket client {}", unique_suffix());
+        other.send_chat(&reply).await?;
+        page.wait_for_message(&reply).await
+    })
+    .await;
+}

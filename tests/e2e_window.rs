@@ -1,0 +1,140 @@
+//! End-to-end: the real Tauri window, driven through tauri-driver + WebKitWebDriver under Xvfb.
+//!
+//! This is the one test that sees what a desktop user sees: the app binary starts its server,
+//! opens its window (a WebKitGTK WebView with the page from the bundle, origin
+//! `tauri://localhost`, told the server's address through `window.__TRW_CONFIG__`), and the
+//! page connects back over WebSocket. The test then checks that the window and an outside
+//! WebSocket client are in one room, in both directions.
+//!
+//! How the app is launched: tauri-driver receives `tauri:options.application` in the session
+//! capabilities and has WebKitWebDriver start that binary. The app inherits tauri-driver's
+//! environment, so the port is chosen by setting `TRW_PORT` on the driver process.
+//!
+//! Needs a display (`scripts/test` runs it under `xvfb-run` in a `dbus-run-session`),
+//! `tauri-driver` (`cargo install tauri-driver --version '^2' --locked`) and
+//! `/usr/bin/WebKitWebDriver` (`apt-get install webkit2gtk-driver`). Without them the test prints
+//! "skipped: ..." and passes, unless `TRW_REQUIRE_E2E=1`.
+#![cfg(feature = "desktop")]
+
+mod support {
+    pub mod webdriver;
+}
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use support::webdriver::{
+    artifacts_dir, find_program, free_port, http_broadcast, http_client, require_or_skip,
+    unique_suffix, wait_until, ChatPage, Driver, RoomClient, Session, UI_TIMEOUT,
+};
+
+/// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
+const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
+
+/// Where webkit2gtk-driver installs the native WebDriver; tauri-driver looks for it there.
+const WEBKIT_WEBDRIVER: &str = "/usr/bin/WebKitWebDriver";
+
+/// Find tauri-driver and check WebKitWebDriver and a display, or say why the test cannot run.
+fn window_tools(test: &str) -> Option<PathBuf> {
+    let tauri_driver = find_program("tauri-driver");
+    let mut missing = Vec::new();
+    if tauri_driver.is_none() {
+        missing.push(
+            "tauri-driver not found (cargo install tauri-driver --version '^2' --locked)"
+                .to_owned(),
+        );
+    }
+    if !Path::new(WEBKIT_WEBDRIVER).is_file() {
+        missing.push(format!(
+            "{WEBKIT_WEBDRIVER} not found (apt-get install webkit2gtk-driver)"
+        ));
+    }
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        missing.push("no display: DISPLAY is unset (run under xvfb-run -a)".to_owned());
+    }
+    if !require_or_skip(test, &missing) {
+        return None;
+    }
+    tauri_driver
+}
+
+#[tokio::test]
+async fn the_window_and_a_websocket_client_share_one_room() {
+    let test = "window_room";
+    let Some(tauri_driver) = window_tools(test) else {
+        return;
+    };
+
+    // The port the app's server will use: handed to the app through the driver's environment.
+    let port = free_port();
+    let driver = Driver::tauri_driver(&tauri_driver, &[("TRW_PORT", port.to_string())])
+        .await
+        .expect("start tauri-driver");
+
+    // Exactly this shape: tauri-driver turns `tauri:options` into WebKitWebDriver's options.
+    // (Adding `browserName` makes the capability match fail.)
+    let application = std::fs::canonicalize(APP).expect("absolute path of the app binary");
+    let capabilities = json!({
+        "capabilities": { "alwaysMatch": { "tauri:options": { "application": application } } }
+    });
+    let session = Session::new(&driver.url, capabilities)
+        .await
+        .expect("launch the app through tauri-driver");
+
+    let page = ChatPage { session: &session };
+    let outcome = scenario(&page, port).await;
+
+    let shot = artifacts_dir().join("window.png");
+    if let Err(e) = session.save_screenshot(&shot).await {
+        eprintln!("{test}: could not save a screenshot: {e}");
+    }
+    // Deleting the session quits the app; dropping `driver` then stops tauri-driver.
+    if let Err(e) = session.delete().await {
+        eprintln!("{test}: could not delete the session: {e}");
+    }
+    if let Err(e) = outcome {
+        panic!(
+            "{test} failed: {e}\n(screenshot: {}; driver log: {})",
+            shot.display(),
+            driver.process.log_tail()
+        );
+    }
+}
+
+async fn scenario(page: &ChatPage<'_>, port: u16) -> support::webdriver::Result<()> {
+    // The window's page comes from the app bundle, not from the server.
+    let url = page.session.current_url().await?;
+    if !url.starts_with("tauri://") && !url.starts_with("http://tauri.localhost") {
+        return Err(format!("expected the bundled page (tauri://localhost), got {url}").into());
+    }
+
+    // The app serves on the port it was given, before the page loads...
+    wait_until("the app's /health", UI_TIMEOUT, || async {
+        let health = format!("http://127.0.0.1:{port}/health");
+        let response = http_client().get(health).send().await?;
+        response.error_for_status().map(drop).map_err(Into::into)
+    })
+    .await?;
+    // ...and the page connects to it.
+    page.wait_for_state("connected").await?;
+
+    // Server → window: a broadcast from outside shows up in the window.
+    let broadcast = format!("window broadcast {}", unique_suffix());
+    http_broadcast(port, &broadcast).await?;
+    page.wait_for_message(&broadcast).await?;
+
+    // Window → room: a chat typed in the window reaches an outside WebSocket client.
+    let mut other = RoomClient::connect(port).await?;
+    let chat = format!("typed in the window {}", unique_suffix());
+    page.send_chat(&chat).await?;
+    page.wait_for_message(&chat).await?;
+    let frame = other.wait_for_message(&chat).await?;
+    if frame["kind"] != "chat" {
+        return Err(format!("expected a chat message, got {frame}").into());
+    }
+
+    // Room → window: the outside client's chat shows up in the window too.
+    let reply = format!("reply from a websocket client {}", unique_suffix());
+    other.send_chat(&reply).await?;
+    page.wait_for_message(&reply).await
+}
