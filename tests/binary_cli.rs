@@ -30,8 +30,14 @@ async fn spawn_headless(port: u16) -> Child {
         .spawn()
         .expect("start the binary");
     let deadline = Instant::now() + PATIENCE;
-    while reqwest::get(format!("http://127.0.0.1:{port}/health")).await.is_err() {
-        assert!(Instant::now() < deadline, "the server never answered /health");
+    while reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server never answered /health"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     child
@@ -61,7 +67,10 @@ fn a_taken_port_is_a_clear_error_and_a_non_zero_exit() {
         stderr.contains(&format!("port {port}")) && stderr.contains("already in use"),
         "the message names the port: {stderr}"
     );
-    assert!(stderr.contains("--port"), "the message says how to fix it: {stderr}");
+    assert!(
+        stderr.contains("--port"),
+        "the message says how to fix it: {stderr}"
+    );
 }
 
 #[test]
