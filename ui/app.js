@@ -433,6 +433,16 @@
     li.append(seqEl);
 
     appendItem(li, mine);
+    if (!mine) notifyDesktop(kind, li.querySelector(".message-sender").textContent, text.textContent, room);
+  }
+
+  // In the desktop window, ask the app for a native notification. The app itself decides
+  // whether to show one (only while the window is unfocused, and if the user has not turned
+  // notifications off in the tray menu). Browser tabs have no window.__TAURI__: nothing happens.
+  function notifyDesktop(kind, sender, text, room) {
+    const invoke = window.__TAURI__ && window.__TAURI__.core && window.__TAURI__.core.invoke;
+    if (typeof invoke !== "function") return;
+    invoke("notify", { message: { kind, sender, text, room } }).catch(() => {});
   }
 
   function onErrorFrame(msg) {

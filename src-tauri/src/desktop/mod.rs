@@ -1,18 +1,30 @@
 //! The desktop shell: a thin Tauri layer over the core.
 //!
-//! Order matters here. The server is started (and its port known) **before** the window is
-//! created, so the page's first script already knows where its server is: the address and the
-//! server's instance id are injected with an initialization script as `window.__TRW_CONFIG__`.
-//! The page then refuses any server that answers with a different instance: if another program
-//! holds the port, the window never talks to it.
+//! The order of startup is the point of this module:
+//!
+//! 1. **Plugins** are registered on the builder. Their setup runs first, when the app is built,
+//!    and that is where single-instance hands a second launch over to the first one and exits
+//!    ([`single_instance`]), before this process has touched the port.
+//! 2. **The server** starts in the app's `setup` hook, so its real address is known before the
+//!    window exists ([`port_choice`] picks the next free port when 8000 is taken and `--port` was
+//!    not given).
+//! 3. **The window** is created with the address and the server's instance id injected as
+//!    `window.__TRW_CONFIG__` ([`window`]). The page refuses any server that answers with a
+//!    different instance: if another program holds the port, the window never talks to it.
+//! 4. **The tray** and the **live status** (title + tray count) follow ([`tray`], [`live_status`]).
+//! 5. On exit (window closed, tray Quit, SIGINT/SIGTERM) the server shuts down gracefully.
 
+mod live_status;
+mod notifications;
 mod port_choice;
+mod single_instance;
+mod tray;
+mod window;
 
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use serde_json::json;
-use tauri::{RunEvent, WebviewUrl, WebviewWindowBuilder};
+use tauri::{App, Manager, RunEvent};
 
 use crate::cli::Cli;
 use crate::server::RunningServer;
@@ -28,68 +40,84 @@ pub fn display_available() -> bool {
     }
 }
 
+/// The running server, as Tauri state: taken out exactly once, at exit, for a graceful shutdown.
+struct ServerSlot(Mutex<Option<RunningServer>>);
+
 /// Starts the server, opens the window, and runs until the app quits.
 pub fn run(cli: Cli) -> ExitCode {
-    // Tauri owns a tokio runtime (`tauri::async_runtime`); the server runs on it too.
-    let started = tauri::async_runtime::block_on(port_choice::start_server(&cli));
-    let (server, notice) = match started {
-        Ok(started) => started,
-        Err(error) => {
-            tracing::error!("{error}");
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let address = server.local_addr();
-    let page_config = json!({
-        "wsUrl": format!("ws://{address}/ws"),
-        "httpBase": format!("http://{address}"),
-        "instance": server.instance(),
-        "notice": notice,
-    });
-    let init_script = format!("window.__TRW_CONFIG__ = Object.freeze({page_config});");
-    let title = format!("tauri-ractor-websocket — http://{address}");
+    // Why the server could not start, for the exit code (setup errors come back wrapped).
+    let start_failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let failure_slot = Arc::clone(&start_failure);
 
-    // Taken out exactly once, when the app exits, for a graceful shutdown.
-    let server = Mutex::new(Some(server));
-
-    let app = tauri::Builder::default()
+    let builder = single_instance::register(tauri::Builder::default())
+        .plugin(tauri_plugin_window_state::Builder::new().build())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_notification::init())
+        .invoke_handler(tauri::generate_handler![notifications::notify])
         .setup(move |app| {
-            WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
-                .title(title)
-                .inner_size(1100.0, 720.0)
-                .min_inner_size(640.0, 480.0)
-                .initialization_script(init_script)
-                .build()?;
-            let handle = app.handle().clone();
-            tauri::async_runtime::spawn(async move {
-                let signal = wait_for_shutdown_signal().await;
-                tracing::info!(signal, "quitting");
-                handle.exit(0);
-            });
-            Ok(())
-        })
-        .build(tauri::generate_context!());
-    let app = match app {
+            setup(app, &cli).inspect_err(|error| {
+                if let Ok(mut slot) = failure_slot.lock() {
+                    *slot = Some(error.to_string());
+                }
+            })
+        });
+
+    let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(error) => {
-            eprintln!("error: cannot start the desktop app: {error}");
-            return ExitCode::FAILURE;
+            let failure = start_failure.lock().ok().and_then(|mut slot| slot.take());
+            return match failure {
+                Some(failure) => {
+                    eprintln!("error: {failure}");
+                    ExitCode::from(2)
+                }
+                None => {
+                    eprintln!("error: cannot start the desktop app: {error}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
 
-    let exit_code = app.run_return(move |_handle, event| {
+    let exit_code = app.run_return(|handle, event| {
         if let RunEvent::Exit = event {
-            let running = server.lock().ok().and_then(|mut slot| slot.take());
+            let running = handle
+                .try_state::<ServerSlot>()
+                .and_then(|slot| slot.0.lock().ok().and_then(|mut slot| slot.take()));
             if let Some(running) = running {
-                shut_down(running);
+                tracing::info!("closing every connection with 1001 and stopping the actors");
+                tauri::async_runtime::block_on(running.shutdown());
             }
         }
     });
     ExitCode::from(u8::try_from(exit_code).unwrap_or(1))
 }
 
-fn shut_down(server: RunningServer) {
-    tracing::info!("closing every connection with 1001 and stopping the actors");
-    tauri::async_runtime::block_on(server.shutdown());
+/// Server, window, tray, live status, signal handling; in that order.
+fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    // Tauri owns a tokio runtime (`tauri::async_runtime`); the server runs on it too.
+    let (server, notice) = tauri::async_runtime::block_on(port_choice::start_server(cli))
+        .inspect_err(|error| tracing::error!("{error}"))?;
+    let url = format!("http://{}", server.local_addr());
+    let state = Arc::clone(server.state());
+
+    app.manage(notifications::Notifications::load(app.handle()));
+    window::open(app, &server, notice.as_deref())?;
+    app.manage(ServerSlot(Mutex::new(Some(server))));
+
+    // A desktop without a tray (no appindicator library, no status notifier host) still works.
+    if let Err(error) = tray::install(app, &url, state.sockets.get()) {
+        tracing::warn!(%error, "no tray icon");
+    }
+    live_status::spawn(app.handle().clone(), state, url.clone());
+    tracing::info!(%url, "window open");
+
+    let handle = app.handle().clone();
+    tauri::async_runtime::spawn(async move {
+        let signal = wait_for_shutdown_signal().await;
+        tracing::info!(signal, "quitting");
+        handle.exit(0);
+    });
+    Ok(())
 }

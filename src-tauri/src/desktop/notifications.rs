@@ -1,0 +1,116 @@
+//! Native notifications for room messages while the window is not focused.
+//!
+//! The design is deliberately plain:
+//!
+//! 1. The page already receives every message over its WebSocket. For each message that is not
+//!    its own, it calls the Tauri command [`notify`] (`window.__TAURI__.core.invoke`).
+//! 2. Rust decides: nothing happens when the user turned notifications off (the tray's
+//!    "Notifications" check item) or when the window has focus (the user is looking at it).
+//!    Otherwise tauri-plugin-notification shows a desktop notification (on Linux a D-Bus call to
+//!    `org.freedesktop.Notifications`).
+//!
+//! Keeping the decision in Rust means the page needs no knowledge of focus rules or settings,
+//! and the server needs no extra subscriber. The on/off choice survives restarts: turning it off
+//! writes an empty marker file `notifications-off` in the app's config directory.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tauri::{AppHandle, Manager, Runtime, State, WebviewWindow};
+use tauri_plugin_notification::NotificationExt;
+
+/// Longest body shown; notification servers truncate anyway, this keeps the D-Bus call small.
+const MAX_BODY_CHARS: usize = 200;
+
+/// The user's choice, managed as Tauri state.
+pub struct Notifications {
+    enabled: AtomicBool,
+    marker: Option<PathBuf>,
+}
+
+impl Notifications {
+    /// Reads the saved choice (on unless the marker file exists).
+    pub fn load<R: Runtime>(app: &AppHandle<R>) -> Self {
+        let marker = app
+            .path()
+            .app_config_dir()
+            .ok()
+            .map(|dir| dir.join("notifications-off"));
+        let enabled = !marker.as_ref().is_some_and(|path| path.exists());
+        Self {
+            enabled: AtomicBool::new(enabled),
+            marker,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Turns notifications on or off and remembers the choice.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+        tracing::info!(enabled, "desktop notifications");
+        let Some(marker) = &self.marker else { return };
+        let saved = if enabled {
+            match std::fs::remove_file(marker) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        } else {
+            marker
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(marker, b""))
+        };
+        if let Err(error) = saved {
+            tracing::warn!(%error, path = %marker.display(), "could not save the notification setting");
+        }
+    }
+}
+
+/// What the page reports about a message it just showed.
+#[derive(Debug, serde::Deserialize)]
+pub struct Incoming {
+    /// `chat` or `broadcast`.
+    pub kind: String,
+    pub sender: String,
+    pub text: String,
+    #[serde(default)]
+    pub room: String,
+}
+
+/// Tauri command: show a notification for `message` if the user wants one right now.
+/// Returns whether one was shown (the page ignores it; useful in the devtools console).
+#[tauri::command]
+pub fn notify<R: Runtime>(
+    app: AppHandle<R>,
+    window: WebviewWindow<R>,
+    settings: State<'_, Notifications>,
+    message: Incoming,
+) -> bool {
+    if !settings.enabled() || window.is_focused().unwrap_or(false) {
+        return false;
+    }
+    let title = match message.kind.as_str() {
+        "broadcast" => "Broadcast".to_owned(),
+        _ => format!("{} in #{}", message.sender, message.room),
+    };
+    let body: String = message.text.chars().take(MAX_BODY_CHARS).collect();
+    match app
+        .notification()
+        .builder()
+        .title(&title)
+        .body(&body)
+        .show()
+    {
+        Ok(()) => {
+            tracing::info!(%title, "notification shown");
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not show a notification");
+            false
+        }
+    }
+}

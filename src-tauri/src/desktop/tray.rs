@@ -1,0 +1,114 @@
+//! The tray icon and its menu.
+//!
+//! On Linux the tray is an app indicator (libayatana-appindicator, exported over D-Bus). It
+//! sends **no click events**: a click always opens the menu. So every action is a menu item:
+//!
+//! | item | does |
+//! |---|---|
+//! | `3 connections` (disabled) | live count, kept current by `live_status` |
+//! | `http://127.0.0.1:8000` (disabled) | the URL actually in use (it may not be 8000) |
+//! | Open window | shows, un-minimizes and focuses the window |
+//! | Open in browser | the URL in the default browser (tauri-plugin-opener) |
+//! | Copy URL | the URL to the clipboard (tauri-plugin-clipboard-manager) |
+//! | Notifications (check) | desktop notifications on or off (see `notifications`) |
+//! | Quit | `app.exit(0)`: the same graceful shutdown as closing the window |
+
+use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{App, AppHandle, Manager, Wry};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_opener::OpenerExt;
+
+use super::notifications::Notifications;
+use super::single_instance::focus_existing_window;
+use super::window::app_icon;
+
+const OPEN_WINDOW: &str = "open-window";
+const OPEN_BROWSER: &str = "open-browser";
+const COPY_URL: &str = "copy-url";
+const NOTIFICATIONS: &str = "notifications";
+const QUIT: &str = "quit";
+
+/// The menu item whose text `live_status` rewrites; kept as Tauri state.
+pub struct ConnectionsItem(pub MenuItem<Wry>);
+
+/// The URL the server actually listens on, as Tauri state (the tray actions need it).
+pub struct ServerUrl(pub String);
+
+/// Builds the tray icon and its menu. `url` is the server's real address.
+pub fn install(app: &App, url: &str, connections: usize) -> tauri::Result<()> {
+    let count = MenuItem::with_id(
+        app,
+        "connections",
+        connections_label(connections),
+        false,
+        None::<&str>,
+    )?;
+    let address = MenuItem::with_id(app, "url", url, false, None::<&str>)?;
+    let notifications_on = app.state::<Notifications>().enabled();
+    let menu = Menu::with_items(
+        app,
+        &[
+            &count,
+            &address,
+            &PredefinedMenuItem::separator(app)?,
+            &MenuItem::with_id(app, OPEN_WINDOW, "Open window", true, None::<&str>)?,
+            &MenuItem::with_id(app, OPEN_BROWSER, "Open in browser", true, None::<&str>)?,
+            &MenuItem::with_id(app, COPY_URL, "Copy URL", true, None::<&str>)?,
+            &PredefinedMenuItem::separator(app)?,
+            &CheckMenuItem::with_id(
+                app,
+                NOTIFICATIONS,
+                "Notifications",
+                true,
+                notifications_on,
+                None::<&str>,
+            )?,
+            &PredefinedMenuItem::separator(app)?,
+            &MenuItem::with_id(app, QUIT, "Quit", true, None::<&str>)?,
+        ],
+    )?;
+    TrayIconBuilder::with_id("main")
+        .icon(app_icon())
+        .tooltip(format!("tauri-ractor-websocket — {url}"))
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(on_menu_event)
+        .build(app)?;
+    app.manage(ConnectionsItem(count));
+    app.manage(ServerUrl(url.to_owned()));
+    Ok(())
+}
+
+/// `1 connection`, `3 connections`.
+pub fn connections_label(connections: usize) -> String {
+    match connections {
+        1 => "1 connection".to_owned(),
+        n => format!("{n} connections"),
+    }
+}
+
+fn on_menu_event(app: &AppHandle, event: MenuEvent) {
+    let url = app.state::<ServerUrl>().0.clone();
+    match event.id().as_ref() {
+        OPEN_WINDOW => focus_existing_window(app),
+        OPEN_BROWSER => {
+            if let Err(error) = app.opener().open_url(&url, None::<&str>) {
+                tracing::warn!(%error, %url, "could not open the browser");
+            }
+        }
+        COPY_URL => match app.clipboard().write_text(url.clone()) {
+            Ok(()) => tracing::info!(%url, "URL copied to the clipboard"),
+            Err(error) => tracing::warn!(%error, "could not copy the URL"),
+        },
+        NOTIFICATIONS => {
+            let settings = app.state::<Notifications>();
+            settings.set_enabled(!settings.enabled());
+        }
+        QUIT => {
+            tracing::info!("quit from the tray menu");
+            app.exit(0);
+        }
+        _ => {}
+    }
+}
