@@ -99,13 +99,18 @@ async fn sigterm_closes_every_client_with_1001_and_exits() {
     for _ in 0..100 {
         clients.push(Client::connect(addr).await);
     }
-    wait_for_counts(addr, 100).await;
+    // And ten that never read and will never answer a close frame.
+    let mut mute = Vec::new();
+    for _ in 0..10 {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .expect("connect");
+        mute.push(ws);
+    }
+    wait_for_counts(addr, 110).await;
 
     let signalled = Instant::now();
     send_sigterm(&child);
-    for client in &mut clients {
-        assert_eq!(client.expect_close().await, CloseCode::Away);
-    }
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for the child") {
             break status;
@@ -116,5 +121,15 @@ async fn sigterm_closes_every_client_with_1001_and_exits() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let exited_after = signalled.elapsed();
     assert!(status.success(), "graceful exit is a success: {status}");
+    // The drain is bounded by its own timeouts (1 s for clients, 0.5 s for the rest), not by
+    // the clients: this is the documented guarantee, not a speed measurement.
+    assert!(
+        exited_after < Duration::from_secs(2),
+        "the process must exit within 2 s of SIGTERM even with mute clients; took {exited_after:?}"
+    );
+    for client in &mut clients {
+        assert_eq!(client.expect_close().await, CloseCode::Away);
+    }
 }

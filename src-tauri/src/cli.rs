@@ -2,6 +2,7 @@
 //! `--help`), which is how tests and the WebDriver harness configure the app.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
@@ -37,16 +38,71 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub allow_origins: Vec<String>,
+
+    /// Extra Host header name accepted besides loopback names and the bound address
+    /// (repeatable, or comma-separated in the variable).
+    #[arg(long = "allow-host", env = "TRW_ALLOW_HOSTS", value_delimiter = ',')]
+    pub allow_hosts: Vec<String>,
+
+    /// Most WebSockets open at once; more get HTTP 503 [default: the open-file limit minus 128].
+    #[arg(long, env = "TRW_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Largest message a client may send, in bytes; larger ones close it with 1009 [default: 65536].
+    #[arg(long, env = "TRW_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+
+    /// Messages per second one client may send on average; 0 turns the limit off [default: 20].
+    #[arg(long, env = "TRW_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+
+    /// Messages one client may send in a burst [default: 40].
+    #[arg(long, env = "TRW_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+
+    /// Frames queued for one client before it is closed as a slow consumer (1013) [default: 1024].
+    #[arg(long, env = "TRW_OUTBOUND_QUEUE")]
+    pub outbound_queue: Option<usize>,
+
+    /// Bytes queued for one client before it is closed as a slow consumer (1013) [default: 1048576].
+    #[arg(long, env = "TRW_OUTBOUND_QUEUE_BYTES")]
+    pub outbound_queue_bytes: Option<usize>,
+
+    /// Seconds between pings to each client [default: 10].
+    #[arg(long, env = "TRW_HEARTBEAT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_secs: Option<u64>,
+
+    /// Seconds of silence (not even a pong) after which a client is closed [default: 20].
+    #[arg(long, env = "TRW_IDLE_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: Option<u64>,
 }
 
 impl Cli {
     /// The server configuration these flags describe.
     pub fn server_config(&self) -> ServerConfig {
+        let defaults = ServerConfig::default();
         ServerConfig {
             host: self.host,
             port: self.port.unwrap_or(DEFAULT_PORT),
             extra_allowed_origins: self.allow_origins.clone(),
-            ..ServerConfig::default()
+            extra_allowed_hosts: self.allow_hosts.clone(),
+            max_connections: self.max_connections,
+            max_message_bytes: self.max_message_bytes.unwrap_or(defaults.max_message_bytes),
+            rate_limit_per_sec: self.rate_limit.unwrap_or(defaults.rate_limit_per_sec),
+            rate_limit_burst: self.rate_burst.unwrap_or(defaults.rate_limit_burst),
+            outbound_queue_frames: self
+                .outbound_queue
+                .unwrap_or(defaults.outbound_queue_frames),
+            outbound_queue_bytes: self
+                .outbound_queue_bytes
+                .unwrap_or(defaults.outbound_queue_bytes),
+            heartbeat_interval: self
+                .heartbeat_secs
+                .map_or(defaults.heartbeat_interval, Duration::from_secs),
+            idle_timeout: self
+                .idle_timeout_secs
+                .map_or(defaults.idle_timeout, Duration::from_secs),
+            ..defaults
         }
     }
 

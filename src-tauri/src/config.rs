@@ -17,6 +17,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Outbound frames queued per connection before it counts as a slow consumer and is closed.
     pub outbound_queue_frames: usize,
+    /// Outbound bytes queued per connection before it counts as a slow consumer and is closed.
+    pub outbound_queue_bytes: usize,
     /// Largest WebSocket message accepted from a client, in bytes.
     pub max_message_bytes: usize,
     /// How long `/broadcast` waits for the room actor before answering 503.
@@ -25,6 +27,17 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Extra origins allowed to open WebSockets and call state-changing endpoints.
     pub extra_allowed_origins: Vec<String>,
+    /// Extra `Host` header names accepted besides loopback names and the bound address.
+    pub extra_allowed_hosts: Vec<String>,
+    /// Chat messages per second a connection may send on average (0 = unlimited).
+    pub rate_limit_per_sec: u32,
+    /// Chat messages a connection may send in a burst.
+    pub rate_limit_burst: u32,
+    /// Refused messages in a row after which a flooding client is closed with 1008.
+    pub rate_limit_strikes: u32,
+    /// Most WebSockets open at once; more get HTTP 503 before the upgrade.
+    /// `None`: derived at start from the open-file limit (see [`crate::os_limits`]).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -35,10 +48,16 @@ impl Default for ServerConfig {
             heartbeat_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(20),
             outbound_queue_frames: 1024,
+            outbound_queue_bytes: 1024 * 1024,
             max_message_bytes: 64 * 1024,
             actor_call_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(1),
             extra_allowed_origins: Vec::new(),
+            extra_allowed_hosts: Vec::new(),
+            rate_limit_per_sec: 20,
+            rate_limit_burst: 40,
+            rate_limit_strikes: 40,
+            max_connections: None,
         }
     }
 }

@@ -19,8 +19,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::outbox::Outbox;
+use super::rate_limit::TokenBucket;
 use super::room::{Member, Post, RoomMsg, LOBBY};
-use crate::protocol::{decode_client_text, ClientMessage, ErrorCode, MessageKind, ServerMessage};
+use crate::protocol::{
+    decode_client_text, ClientMessage, CloseCode, ErrorCode, MessageKind, ServerMessage,
+};
 
 /// Frames from one client that may wait in its actor's mailbox at once.
 pub const INBOUND_IN_FLIGHT: usize = 32;
@@ -51,6 +54,16 @@ pub struct ConnectionArgs {
     /// Sent in the welcome frame.
     pub instance: String,
     pub heartbeat_ms: u64,
+    pub rate_limit: RateLimit,
+}
+
+/// How fast one client may send, and how long it may keep ignoring the limit.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_sec: u32,
+    pub burst: u32,
+    /// Refused frames in a row after which the client is closed with 1008.
+    pub strikes: u32,
 }
 
 /// The actor's data, owned by its task.
@@ -59,6 +72,10 @@ pub struct ConnectionState {
     name: String,
     outbox: Outbox,
     lobby: ActorRef<RoomMsg>,
+    limit: RateLimit,
+    bucket: TokenBucket,
+    /// Frames refused in a row by the rate limit.
+    strikes: u32,
 }
 
 /// The behaviour of a connection actor.
@@ -99,6 +116,9 @@ impl Actor for ConnectionActor {
             name: args.name,
             outbox: args.outbox,
             lobby: args.lobby,
+            limit: args.rate_limit,
+            bucket: TokenBucket::new(args.rate_limit.per_sec, args.rate_limit.burst),
+            strikes: 0,
         })
     }
 
@@ -109,7 +129,11 @@ impl Actor for ConnectionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ConnectionMsg::Text(frame, _permit) => state.on_text(&frame),
+            ConnectionMsg::Text(frame, _permit) => {
+                if state.within_rate_limit() {
+                    state.on_text(&frame);
+                }
+            }
             ConnectionMsg::Binary(_permit) => state.reply_error(
                 ErrorCode::BinaryNotSupported,
                 "binary frames are not supported; send JSON text frames",
@@ -127,12 +151,35 @@ impl Actor for ConnectionActor {
     ) -> Result<(), ActorProcessingErr> {
         // The room may already be gone during shutdown; nothing to do about it then.
         let _ = state.lobby.cast(RoomMsg::Leave { id: state.id });
-        state.outbox.close(crate::protocol::CloseCode::Normal);
+        state.outbox.close(CloseCode::Normal);
         Ok(())
     }
 }
 
 impl ConnectionState {
+    /// Applies the token bucket. A refused frame gets an `error` frame; a client that keeps
+    /// going regardless is closed with 1008.
+    fn within_rate_limit(&mut self) -> bool {
+        if self.bucket.try_take() {
+            self.strikes = 0;
+            return true;
+        }
+        self.strikes += 1;
+        if self.strikes > self.limit.strikes {
+            tracing::warn!(connection = self.id, "closing a client that keeps flooding");
+            self.outbox.close(CloseCode::PolicyViolation);
+        } else {
+            self.reply_error(
+                ErrorCode::RateLimited,
+                format!(
+                    "slow down: at most {} messages per second (bursts of {}); this message was not sent",
+                    self.limit.per_sec, self.limit.burst
+                ),
+            );
+        }
+        false
+    }
+
     fn on_text(&mut self, frame: &str) {
         match decode_client_text(frame) {
             Ok(ClientMessage::Chat { text }) => {

@@ -10,5 +10,6 @@
 
 pub mod connection;
 pub mod outbox;
+pub mod rate_limit;
 pub mod room;
 pub mod supervisor;

@@ -13,6 +13,7 @@
 //! heartbeat pings, and the close frame when the connection ends, so every path out of a
 //! connection goes through one place.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -42,11 +43,21 @@ pub enum Delivery {
     Closed,
 }
 
+/// How much one connection may have waiting to be written. Whichever fills first counts.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    pub frames: usize,
+    pub bytes: usize,
+}
+
 /// A cheap, cloneable handle to one connection's outbound queue.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     queue: mpsc::Sender<Message>,
     close: Arc<CloseSignal>,
+    /// Payload bytes queued and not yet handed to the socket.
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -63,13 +74,25 @@ impl Outbox {
     /// Creates the queue and spawns the writer task that owns `sink`.
     pub fn spawn_writer(
         sink: SplitSink<WebSocket, Message>,
-        capacity: usize,
+        limits: OutboxLimits,
         heartbeat: Duration,
     ) -> Outbox {
-        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        let (queue, receiver) = mpsc::channel(limits.frames.max(1));
         let close = Arc::new(CloseSignal::default());
-        tokio::spawn(run_writer(sink, receiver, Arc::clone(&close), heartbeat));
-        Outbox { queue, close }
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let writer = Writer {
+            sink,
+            queue: receiver,
+            close: Arc::clone(&close),
+            queued_bytes: Arc::clone(&queued_bytes),
+        };
+        tokio::spawn(writer.run(heartbeat));
+        Outbox {
+            queue,
+            close,
+            queued_bytes,
+            max_bytes: limits.bytes.max(1),
+        }
     }
 
     /// Queues a frame without waiting. A full queue closes the connection as a slow consumer.
@@ -77,8 +100,16 @@ impl Outbox {
         if self.close.requested.is_cancelled() {
             return Delivery::Closed;
         }
+        let size = payload_len(&frame);
+        if self.queued_bytes.load(Ordering::Relaxed) + size > self.max_bytes {
+            self.close(CloseCode::SlowConsumer);
+            return Delivery::Overflowed;
+        }
         match self.queue.try_send(frame) {
-            Ok(()) => Delivery::Queued,
+            Ok(()) => {
+                self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+                Delivery::Queued
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close(CloseCode::SlowConsumer);
                 Delivery::Overflowed
@@ -120,68 +151,88 @@ impl Outbox {
     }
 }
 
-async fn run_writer(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Message>,
+/// The task that owns the socket's write half.
+struct Writer {
+    sink: SplitSink<WebSocket, Message>,
+    queue: mpsc::Receiver<Message>,
     close: Arc<CloseSignal>,
-    heartbeat: Duration,
-) {
-    let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-
-    let healthy = loop {
-        tokio::select! {
-            biased;
-            () = close.requested.cancelled() => break true,
-            frame = queue.recv() => {
-                let Some(frame) = frame else { break true };
-                // The write itself may block on a client that does not read: let a close
-                // request interrupt it.
-                let written = tokio::select! {
-                    biased;
-                    () = close.requested.cancelled() => break true,
-                    written = write_burst(&mut sink, frame, &mut queue) => written,
-                };
-                if written.is_err() {
-                    break false;
-                }
-            }
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break false;
-                }
-            }
-        }
-    };
-
-    if healthy {
-        let code = close.code.get().copied().unwrap_or(CloseCode::Normal);
-        let frame = CloseFrame {
-            code: code.code(),
-            reason: Utf8Bytes::from_static(code.reason()),
-        };
-        // Best effort: a client that does not read will not get it, and that is fine.
-        let _ =
-            tokio::time::timeout(CLOSE_SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-    }
-    // Make sure nobody waits on a close that can no longer be sent.
-    let _ = close.code.set(CloseCode::Normal);
-    close.requested.cancel();
-    close.finished.cancel();
+    queued_bytes: Arc<AtomicUsize>,
 }
 
-/// Writes `first` and whatever else is already queued, then flushes once.
-async fn write_burst(
-    sink: &mut SplitSink<WebSocket, Message>,
-    first: Message,
-    queue: &mut mpsc::Receiver<Message>,
-) -> Result<(), axum::Error> {
-    sink.feed(first).await?;
-    for _ in 1..MAX_FRAMES_PER_FLUSH {
-        match queue.try_recv() {
-            Ok(next) => sink.feed(next).await?,
-            Err(_) => break,
+impl Writer {
+    async fn run(mut self, heartbeat: Duration) {
+        let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let close = Arc::clone(&self.close);
+
+        let healthy = loop {
+            tokio::select! {
+                biased;
+                () = close.requested.cancelled() => break true,
+                frame = self.queue.recv() => {
+                    let Some(frame) = frame else { break true };
+                    // The write itself may block on a client that does not read: let a close
+                    // request interrupt it.
+                    let written = tokio::select! {
+                        biased;
+                        () = close.requested.cancelled() => break true,
+                        written = self.write_burst(frame) => written,
+                    };
+                    if written.is_err() {
+                        break false;
+                    }
+                }
+                _ = ping.tick() => {
+                    if self.sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break false;
+                    }
+                }
+            }
+        };
+
+        if healthy {
+            let code = close.code.get().copied().unwrap_or(CloseCode::Normal);
+            let frame = CloseFrame {
+                code: code.code(),
+                reason: Utf8Bytes::from_static(code.reason()),
+            };
+            // Best effort: a client that does not read will not get it, and that is fine.
+            let _ = tokio::time::timeout(
+                CLOSE_SEND_TIMEOUT,
+                self.sink.send(Message::Close(Some(frame))),
+            )
+            .await;
         }
+        // Make sure nobody waits on a close that can no longer be sent.
+        let _ = close.code.set(CloseCode::Normal);
+        close.requested.cancel();
+        close.finished.cancel();
     }
-    sink.flush().await
+
+    /// Writes `first` and whatever else is already queued, then flushes once.
+    async fn write_burst(&mut self, first: Message) -> Result<(), axum::Error> {
+        self.feed(first).await?;
+        for _ in 1..MAX_FRAMES_PER_FLUSH {
+            match self.queue.try_recv() {
+                Ok(next) => self.feed(next).await?,
+                Err(_) => break,
+            }
+        }
+        self.sink.flush().await
+    }
+
+    async fn feed(&mut self, frame: Message) -> Result<(), axum::Error> {
+        self.queued_bytes
+            .fetch_sub(payload_len(&frame), Ordering::Relaxed);
+        self.sink.feed(frame).await
+    }
+}
+
+/// Bytes a frame will occupy on the wire, give or take its few header bytes.
+fn payload_len(frame: &Message) -> usize {
+    match frame {
+        Message::Text(text) => text.as_str().len(),
+        Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+        Message::Close(_) => 0,
+    }
 }

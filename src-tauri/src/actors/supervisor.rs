@@ -28,6 +28,12 @@ pub enum SupervisorMsg {
         code: CloseCode,
         reply: RpcReplyPort<usize>,
     },
+    /// Test-only: make one connection's actor panic; answers whether it was found.
+    #[cfg(feature = "test-hooks")]
+    InjectPanic {
+        connection_id: u64,
+        reply: RpcReplyPort<bool>,
+    },
 }
 
 /// What the supervisor remembers about each live connection actor.
@@ -101,6 +107,30 @@ impl Actor for ConnectionSupervisor {
                     child.outbox.close(code);
                 }
                 let _ = reply.send(state.children.len());
+            }
+            #[cfg(feature = "test-hooks")]
+            SupervisorMsg::InjectPanic {
+                connection_id,
+                reply,
+            } => {
+                let target = state
+                    .children
+                    .iter()
+                    .find(|(_, child)| child.connection_id == connection_id)
+                    .map(|(actor_id, _)| *actor_id);
+                let found = target
+                    .and_then(|actor_id| {
+                        myself
+                            .get_children()
+                            .into_iter()
+                            .find(|cell| cell.get_id() == actor_id)
+                    })
+                    .is_some_and(|cell| {
+                        ActorRef::<ConnectionMsg>::from(cell)
+                            .cast(ConnectionMsg::Panic)
+                            .is_ok()
+                    });
+                let _ = reply.send(found);
             }
         }
         Ok(())

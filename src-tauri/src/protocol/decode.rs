@@ -139,3 +139,41 @@ mod tests {
         );
     }
 }
+
+/// Property tests: the decoder is reachable from the network, so no input may make it panic,
+/// and whatever it accepts must satisfy the documented limits.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_text_never_panics(frame in any::<String>()) {
+            if let Ok(ClientMessage::Chat { text }) = decode_client_text(&frame) {
+                prop_assert!(!text.is_empty() && text.len() <= MAX_TEXT_BYTES);
+                prop_assert_eq!(text.trim(), text.as_str());
+            }
+        }
+
+        #[test]
+        fn json_shaped_input_never_panics(
+            kind in prop::sample::select(vec!["chat", "dance", "", "CHAT", "chat\u{0}"]),
+            text in any::<String>(),
+            junk in "[{}\\[\\]\":,a-z0-9 ]{0,40}",
+        ) {
+            let well_formed = serde_json::json!({"type": kind, "text": text}).to_string();
+            let outcome = decode_client_text(&well_formed);
+            if kind == "chat" && !text.trim().is_empty() && text.trim().len() <= MAX_TEXT_BYTES {
+                prop_assert_eq!(outcome, Ok(ClientMessage::Chat { text: text.trim().to_owned() }));
+            } else {
+                prop_assert!(outcome.is_err());
+            }
+            let _ = decode_client_text(&format!("{{{junk}"));
+            let _ = decode_client_text(&format!("{well_formed}{junk}"));
+        }
+    }
+}

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     TextTooLong,
     EmptyText,
     BinaryNotSupported,
+    /// The client sends faster than its rate limit; the refused message was not delivered.
+    RateLimited,
     /// The server could not handle the request right now (for example while shutting down).
     Unavailable,
 }

@@ -32,6 +32,12 @@ pub use request_guard::RequestPolicy;
 pub use state::AppState;
 pub use static_ui::find_asset;
 
+/// At shutdown, how long stopping the actor tree may take (each of two steps).
+const STOP_ACTORS_BUDGET: Duration = Duration::from_millis(250);
+
+/// At shutdown, how long idle HTTP connections get to finish.
+const STOP_HTTP_BUDGET: Duration = Duration::from_millis(250);
+
 /// Why the server could not start.
 #[derive(Debug)]
 pub enum StartError {
@@ -116,6 +122,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .await
         .map_err(|error| StartError::Actors(error.to_string()))?;
 
+    let open_file_limit = crate::os_limits::raise_open_file_limit();
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(|| crate::os_limits::connection_cap(open_file_limit));
+    tracing::info!(
+        open_file_limit = open_file_limit.map_or_else(|| "unknown".to_owned(), |l| l.to_string()),
+        max_connections,
+        "open-file limit raised to the hard limit"
+    );
+
     let policy = RequestPolicy::new(&config, local_addr);
     let app = Arc::new(AppState::new(
         config,
@@ -124,6 +140,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         lobby,
         scope,
         policy,
+        max_connections,
     ));
     let stop_accepting = CancellationToken::new();
     let router = routes::router(Arc::clone(&app));
@@ -159,6 +176,23 @@ impl RunningServer {
         &self.app
     }
 
+    /// Test-only: makes the actor of connection `connection_id` panic. Compiled only with the
+    /// `test-hooks` feature, so no release build can be made to panic this way.
+    #[cfg(feature = "test-hooks")]
+    pub async fn inject_panic(&self, connection_id: u64) -> bool {
+        let answer = self
+            .supervisor
+            .call(
+                |reply| SupervisorMsg::InjectPanic {
+                    connection_id,
+                    reply,
+                },
+                Some(self.app.config.actor_call_timeout),
+            )
+            .await;
+        matches!(answer, Ok(ractor::rpc::CallResult::Success(true)))
+    }
+
     /// Graceful shutdown:
     /// 1. refuse new WebSockets and stop accepting connections;
     /// 2. ask every connection to close with 1001 and give them `drain_timeout` to get it out;
@@ -191,20 +225,22 @@ impl RunningServer {
         }
         let sockets_left_open = self.app.sockets.get();
 
+        // Stopping actors takes microseconds when all is well; the budget only bounds the
+        // unusual case, so that the process always exits about a second after the signal.
         let reason = Some("server shutting down".to_owned());
         let _ = self
             .supervisor
-            .stop_children_and_wait(reason.clone(), Some(drain_timeout))
+            .stop_children_and_wait(reason.clone(), Some(STOP_ACTORS_BUDGET))
             .await;
         let _ = self
             .supervisor
-            .stop_and_wait(reason, Some(drain_timeout))
+            .stop_and_wait(reason, Some(STOP_ACTORS_BUDGET))
             .await;
         let actors_left = self.app.active_actors();
 
         // Plain HTTP keep-alive connections get a moment to finish; then we stop waiting.
         let mut serve_task = self.serve_task;
-        if tokio::time::timeout(drain_timeout, &mut serve_task)
+        if tokio::time::timeout(STOP_HTTP_BUDGET, &mut serve_task)
             .await
             .is_err()
         {

@@ -70,7 +70,11 @@ impl RequestPolicy {
                 .map(|o| o.trim_end_matches('/').to_owned()),
         );
 
-        let mut extra_hosts = HashSet::new();
+        let mut extra_hosts: HashSet<String> = config
+            .extra_allowed_hosts
+            .iter()
+            .map(|host| host.to_ascii_lowercase())
+            .collect();
         if !config.host.is_loopback() && !config.host.is_unspecified() {
             extra_hosts.insert(host_literal(config.host));
         }
@@ -98,7 +102,7 @@ impl RequestPolicy {
                 return true;
             }
         }
-        self.extra_hosts.contains(name)
+        self.extra_hosts.contains(&name.to_ascii_lowercase())
     }
 
     /// CORS for the allowed origins only.

@@ -28,6 +28,8 @@ pub struct AppState {
     /// Cancelled when shutdown begins: new WebSockets are refused from then on.
     pub draining: CancellationToken,
     pub policy: RequestPolicy,
+    /// Most WebSockets open at once (from the config, or derived from the open-file limit).
+    pub max_connections: usize,
     next_connection_id: AtomicU64,
 }
 
@@ -39,6 +41,7 @@ impl AppState {
         lobby: ActorRef<RoomMsg>,
         scope: String,
         policy: RequestPolicy,
+        max_connections: usize,
     ) -> Self {
         Self {
             config,
@@ -50,6 +53,7 @@ impl AppState {
             sockets: SocketCounter::default(),
             draining: CancellationToken::new(),
             policy,
+            max_connections,
             next_connection_id: AtomicU64::new(1),
         }
     }
@@ -72,9 +76,15 @@ impl AppState {
 pub struct SocketCounter(Arc<AtomicUsize>);
 
 impl SocketCounter {
-    pub fn open(&self) -> SocketGuard {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        SocketGuard(Arc::clone(&self.0))
+    /// Takes a slot if fewer than `max` sockets are open. Reserving *before* the upgrade (and
+    /// moving the guard into it) means concurrent handshakes cannot overshoot the cap.
+    pub fn try_open(&self, max: usize) -> Option<SocketGuard> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| SocketGuard(Arc::clone(&self.0)))
     }
 
     pub fn get(&self) -> usize {

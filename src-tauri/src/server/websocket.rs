@@ -19,9 +19,9 @@ use tokio::sync::Semaphore;
 use tokio::time::{sleep, Instant};
 
 use super::api_error::ApiError;
-use super::state::AppState;
-use crate::actors::connection::{ConnectionArgs, ConnectionMsg, INBOUND_IN_FLIGHT};
-use crate::actors::outbox::Outbox;
+use super::state::{AppState, SocketGuard};
+use crate::actors::connection::{ConnectionArgs, ConnectionMsg, RateLimit, INBOUND_IN_FLIGHT};
+use crate::actors::outbox::{Outbox, OutboxLimits};
 use crate::actors::supervisor::SupervisorMsg;
 use crate::protocol::CloseCode;
 
@@ -45,24 +45,40 @@ pub async fn upgrade(
         )
         .into_response();
     }
+    let Some(slot) = app.sockets.try_open(app.max_connections) else {
+        tracing::warn!(max = app.max_connections, %peer, "refused a WebSocket: connection cap reached");
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            format!(
+                "this server holds its maximum of {} connections; try again later",
+                app.max_connections
+            ),
+        )
+        .into_response();
+    };
     let max_message = app.config.max_message_bytes;
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| run_connection(app, socket, peer))
+        .on_upgrade(move |socket| run_connection(app, socket, peer, slot))
 }
 
-async fn run_connection(app: Arc<AppState>, socket: WebSocket, peer: SocketAddr) {
-    let _open = app.sockets.open();
+async fn run_connection(
+    app: Arc<AppState>,
+    socket: WebSocket,
+    peer: SocketAddr,
+    _slot: SocketGuard,
+) {
     let id = app.next_connection_id();
     let (sink, stream) = socket.split();
-    let outbox = Outbox::spawn_writer(
-        sink,
-        app.config.outbound_queue_frames,
-        app.config.heartbeat_interval,
-    );
+    let limits = OutboxLimits {
+        frames: app.config.outbound_queue_frames,
+        bytes: app.config.outbound_queue_bytes,
+    };
+    let outbox = Outbox::spawn_writer(sink, limits, app.config.heartbeat_interval);
 
     let args = ConnectionArgs {
         id,
@@ -72,6 +88,11 @@ async fn run_connection(app: Arc<AppState>, socket: WebSocket, peer: SocketAddr)
         scope: app.scope.clone(),
         instance: app.instance.clone(),
         heartbeat_ms: app.config.heartbeat_interval.as_millis() as u64,
+        rate_limit: RateLimit {
+            per_sec: app.config.rate_limit_per_sec,
+            burst: app.config.rate_limit_burst,
+            strikes: app.config.rate_limit_strikes,
+        },
     };
     let started = app
         .supervisor

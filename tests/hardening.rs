@@ -1,0 +1,312 @@
+//! The defenses of SECURITY.md, one test each, over real sockets. Each test fails if its
+//! defense is removed.
+
+mod support {
+    pub mod ws_client;
+}
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use support::ws_client::{
+    handshake_status, health, start_server, start_server_with, wait_for_counts, Client, PATIENCE,
+};
+use tauri_ractor_websocket::config::ServerConfig;
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn a_foreign_origin_gets_403_before_the_upgrade() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let own = format!("http://127.0.0.1:{}", addr.port());
+
+    assert_eq!(
+        handshake_status(addr, &[("origin", "https://evil.example")]).await,
+        403
+    );
+    assert_eq!(handshake_status(addr, &[("origin", "null")]).await, 403);
+    // Same host, other port: another local web app is still another origin.
+    let neighbour = format!("http://127.0.0.1:{}", addr.port() + 1);
+    assert_eq!(handshake_status(addr, &[("origin", &neighbour)]).await, 403);
+
+    assert_eq!(handshake_status(addr, &[("origin", &own)]).await, 101);
+    assert_eq!(
+        handshake_status(addr, &[("origin", "tauri://localhost")]).await,
+        101
+    );
+    assert_eq!(
+        handshake_status(addr, &[]).await,
+        101,
+        "non-browser clients send no Origin"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn allow_origin_widens_the_list() {
+    let mut config = ServerConfig::ephemeral();
+    config.extra_allowed_origins = vec!["http://192.168.1.20:8000".to_owned()];
+    let server = start_server_with(config).await;
+    let addr = server.local_addr();
+    assert_eq!(
+        handshake_status(addr, &[("origin", "http://192.168.1.20:8000")]).await,
+        101
+    );
+    assert_eq!(
+        handshake_status(addr, &[("origin", "http://192.168.1.21:8000")]).await,
+        403
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rebinding_host_gets_403() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let rebound = format!("evil.example:{}", addr.port());
+    assert_eq!(handshake_status(addr, &[("host", &rebound)]).await, 403);
+
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("http://{addr}/health"))
+        .header("host", &rebound)
+        .send()
+        .await
+        .expect("GET /health");
+    assert_eq!(response.status(), 403);
+    let localhost = http
+        .get(format!("http://{addr}/health"))
+        .header("host", format!("localhost:{}", addr.port()))
+        .send()
+        .await
+        .expect("GET /health");
+    assert_eq!(localhost.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cross_site_get_broadcast_is_refused_while_curl_style_works() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let mut client = Client::connect(addr).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/broadcast?message=from-img-tag");
+
+    let cross_site = http
+        .get(&url)
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-dest", "image")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(cross_site.status(), 403);
+
+    let curl_style = http
+        .get(format!("http://{addr}/broadcast?message=from-curl"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(curl_style.status(), 200);
+    // Only the curl-style broadcast went out.
+    assert_eq!(client.next_message().await["text"], "from-curl");
+
+    let form_post = http
+        .post(format!("http://{addr}/broadcast"))
+        .header("content-type", "text/plain")
+        .body(json!({"message": "x"}).to_string())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(form_post.status(), 415, "POST needs a JSON content type");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_reaped_while_a_live_one_stays() {
+    let mut config = ServerConfig::ephemeral();
+    config.heartbeat_interval = Duration::from_millis(100);
+    config.idle_timeout = Duration::from_millis(400);
+    let server = start_server_with(config).await;
+    let addr = server.local_addr();
+
+    // Never polled: it neither reads the pings nor answers them.
+    let (_silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .expect("connect");
+    // Polled: tungstenite answers each ping with a pong.
+    let mut live = Client::connect(addr).await;
+    wait_for_counts(addr, 2).await;
+
+    let live_reader = tokio::spawn(async move {
+        let mut pings = 0;
+        while pings < 12 {
+            match live.ws.next().await {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(_)) => {}
+                other => panic!("the live client was dropped: {other:?}"),
+            }
+        }
+        live
+    });
+    wait_for_counts(addr, 1).await;
+    // Twelve pings at 100 ms is three idle timeouts: the answering client is still there.
+    let live = tokio::time::timeout(PATIENCE, live_reader)
+        .await
+        .expect("pings keep coming")
+        .expect("live reader");
+    assert_eq!(health(addr).await["active_actors"], 1);
+    live.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversize_message_is_closed_with_1009() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let mut client = Client::connect(addr).await;
+    let big = "x".repeat(64 * 1024 + 1);
+    let _ = client.ws.send(Message::Text(big.into())).await;
+    assert_eq!(client.expect_close().await, CloseCode::Size);
+    wait_for_counts(addr, 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flood_gets_error_frames_then_1008() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let mut flooder = Client::connect(addr).await;
+    let mut bystander = Client::connect(addr).await;
+
+    for i in 0..200 {
+        if flooder
+            .ws
+            .send(Message::Text(format!("spam {i}").into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut delivered = 0;
+    let mut rate_limited = 0;
+    let code = loop {
+        let frame = tokio::time::timeout(PATIENCE, flooder.ws.next())
+            .await
+            .expect("the server answers the flood");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let frame: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                match frame["type"].as_str() {
+                    Some("message") => delivered += 1,
+                    Some("error") if frame["code"] == "rate_limited" => rate_limited += 1,
+                    _ => {}
+                }
+            }
+            Some(Ok(Message::Close(Some(close)))) => break close.code,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, CloseCode::Policy);
+    assert!(delivered >= 40, "the burst went through: {delivered}");
+    assert!(delivered < 100, "the limit held: {delivered} delivered");
+    assert!(rate_limited >= 1, "the client was warned first");
+
+    // The room itself is fine.
+    let mut seen_by_bystander = 0;
+    while seen_by_bystander < delivered {
+        assert_eq!(bystander.next_message().await["kind"], "chat");
+        seen_by_bystander += 1;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_503() {
+    let mut config = ServerConfig::ephemeral();
+    config.max_connections = Some(3);
+    let server = start_server_with(config).await;
+    let addr = server.local_addr();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(Client::connect(addr).await);
+    }
+    assert_eq!(handshake_status(addr, &[]).await, 503);
+
+    // A slot frees up when a client leaves.
+    clients.pop().expect("a client").close().await;
+    wait_for_counts(addr, 2).await;
+    assert_eq!(handshake_status(addr, &[]).await, 101);
+    server.shutdown().await;
+}
+
+/// A WebSocket client whose socket has a tiny receive buffer and that never reads.
+async fn connect_never_reading(addr: SocketAddr) -> impl Sized {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(addr).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+        .await
+        .expect("handshake");
+    ws
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed_and_nobody_else_loses_anything() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let _stuck = connect_never_reading(addr).await;
+    let mut healthy = Client::connect(addr).await;
+    wait_for_counts(addr, 2).await;
+    let rss_before = rss_kib();
+
+    const BROADCASTS: usize = 3000;
+    let reader = tokio::spawn(async move {
+        for i in 0..BROADCASTS {
+            let frame = healthy.next_message().await;
+            let text = frame["text"].as_str().expect("text");
+            assert!(
+                text.starts_with(&format!("{i:04}:")),
+                "message {i} in order"
+            );
+        }
+        healthy
+    });
+    let http = reqwest::Client::new();
+    let padding = "p".repeat(2048 - 5);
+    for i in 0..BROADCASTS {
+        http.post(format!("http://{addr}/broadcast"))
+            .json(&json!({ "message": format!("{i:04}:{padding}") }))
+            .send()
+            .await
+            .expect("POST /broadcast");
+    }
+    let healthy = tokio::time::timeout(PATIENCE, reader)
+        .await
+        .expect("the healthy client got everything")
+        .expect("reader task");
+
+    // The stuck client was closed as a slow consumer; only the healthy one is left.
+    wait_for_counts(addr, 1).await;
+    let growth_mib = rss_kib().saturating_sub(rss_before) / 1024;
+    assert!(
+        growth_mib < 64,
+        "memory stays bounded while a client never reads: grew {growth_mib} MiB"
+    );
+    healthy.close().await;
+    server.shutdown().await;
+}
