@@ -1,0 +1,207 @@
+//! Fan-out benchmark: does one actor per connection cost anything?
+//!
+//! For every N in the sweep it measures **our server** (axum + one ractor actor per WebSocket)
+//! and a **baseline** (axum + `tokio::sync::broadcast`, no actors) back to back, with the same
+//! load generator, and writes a report with the ratios and a plot.
+//!
+//! ```text
+//! cargo bench --bench fanout                        # the standard sweep → docs/BENCHMARKS.md
+//! cargo bench --bench fanout -- --conns 1000,20000  # other sizes
+//! cargo bench --bench fanout -- --smoke             # N=50 for a few seconds → target/bench/
+//! ```
+//!
+//! The same executable plays three roles, chosen by a flag, so that each role is a separate
+//! process with its own memory and descriptor limit:
+//!
+//! - the **driver** (default): runs the sweep, see `driver.rs`;
+//! - `--serve-baseline --port P`: the baseline server, see `baseline_server.rs`;
+//! - `--client-shard ...`: up to ~10k WebSocket clients, see `loadgen.rs`.
+
+mod baseline_server;
+mod broadcaster;
+mod driver;
+mod loadgen;
+mod proc_stats;
+mod report;
+mod svg_plot;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use driver::{RunPlan, ServerKind};
+
+/// The largest N accepted: well past what one machine's descriptor limit allows, but bounded.
+const MAX_CONNS: usize = 100_000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fanout",
+    about = "Fan-out benchmark: our actor server against a plain axum baseline"
+)]
+struct Args {
+    /// Connection counts to sweep (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,19000")]
+    conns: Vec<usize>,
+    /// Seconds of broadcasting per run.
+    #[arg(long, default_value_t = 5)]
+    duration_secs: u64,
+    /// Offered load: broadcasts/s = min(max-rate, this / N), so every N sees the same
+    /// deliveries per second asked.
+    #[arg(long, default_value_t = 300_000)]
+    deliveries_per_sec: u64,
+    /// Upper bound on broadcasts per second.
+    #[arg(long, default_value_t = 300.0)]
+    max_rate: f64,
+    /// Broadcast requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    max_in_flight: usize,
+    /// Clients per generator process (each process may hold ~20k descriptors).
+    #[arg(long, default_value_t = 10_000)]
+    shard_size: usize,
+    /// WebSocket handshakes in flight per generator process.
+    #[arg(long, default_value_t = 128)]
+    connect_concurrency: usize,
+    /// Seconds to wait for late deliveries after the last broadcast.
+    #[arg(long, default_value_t = 10)]
+    drain_secs: u64,
+    /// Where BENCHMARKS.md and bench-fanout.svg go.
+    #[arg(long, default_value = "docs")]
+    out_dir: PathBuf,
+    /// Tiny run for CI: N=50, 2 s, report under target/bench/.
+    #[arg(long)]
+    smoke: bool,
+    /// Added by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+
+    /// Role: serve the baseline on --port.
+    #[arg(long, hide = true)]
+    serve_baseline: bool,
+    #[arg(long, hide = true)]
+    port: Option<u16>,
+
+    /// Role: one load-generator shard.
+    #[arg(long, hide = true)]
+    client_shard: bool,
+    #[arg(long, hide = true)]
+    target: Option<SocketAddr>,
+    #[arg(long, hide = true)]
+    source_ip: Option<IpAddr>,
+    #[arg(long, hide = true, default_value_t = 180)]
+    lifetime_secs: u64,
+}
+
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if let Err(error) = proc_stats::raise_fd_limit() {
+        eprintln!("warning: cannot raise the open-file limit: {error}");
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start tokio: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        if args.serve_baseline {
+            let port = args.port.ok_or("--serve-baseline needs --port")?;
+            baseline_server::serve(port)
+                .await
+                .map_err(|error| format!("baseline server: {error}"))
+        } else if args.client_shard {
+            loadgen::run_shard(shard_args(&args)?).await
+        } else {
+            if args.smoke {
+                args.conns = vec![50];
+                args.duration_secs = 2;
+                args.drain_secs = 5;
+                args.out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
+            }
+            sweep(&args).await
+        }
+    });
+    // Do not wait for stray client tasks: the process is done.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn shard_args(args: &Args) -> Result<loadgen::ShardArgs, String> {
+    let conns = *args.conns.first().ok_or("--client-shard needs --conns")?;
+    Ok(loadgen::ShardArgs {
+        target: args.target.ok_or("--client-shard needs --target")?,
+        source_ip: args.source_ip.ok_or("--client-shard needs --source-ip")?,
+        conns: conns.min(MAX_CONNS),
+        connect_concurrency: args.connect_concurrency,
+        lifetime: Duration::from_secs(args.lifetime_secs),
+    })
+}
+
+/// Runs ours and the baseline back to back for every N, then writes the report.
+async fn sweep(args: &Args) -> Result<(), String> {
+    if let Some(&too_many) = args.conns.iter().find(|&&n| n == 0 || n > MAX_CONNS) {
+        return Err(format!("N={too_many} is outside 1..={MAX_CONNS}"));
+    }
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|error| format!("{}: {error}", args.out_dir.display()))?;
+    let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-logs");
+    std::fs::create_dir_all(&log_dir).map_err(|error| format!("{}: {error}", log_dir.display()))?;
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let mut run_index = 0;
+    for &conns in &args.conns {
+        let rate = (args.deliveries_per_sec as f64 / conns as f64).min(args.max_rate);
+        let mut pair = Vec::new();
+        for server in [ServerKind::Ours, ServerKind::Baseline] {
+            run_index += 1;
+            let plan = RunPlan {
+                server,
+                conns,
+                rate,
+                duration: Duration::from_secs(args.duration_secs),
+                shard_size: args.shard_size,
+                connect_concurrency: args.connect_concurrency,
+                max_in_flight: args.max_in_flight,
+                drain: Duration::from_secs(args.drain_secs),
+                run_index,
+                log_dir: log_dir.clone(),
+            };
+            eprintln!("==> N={conns} {} at {rate:.1} broadcasts/s", server.label());
+            let result = driver::run(&plan).await?;
+            eprintln!("    {}", report::one_line(&result));
+            pair.push(result);
+        }
+        let baseline = pair.pop().ok_or("missing baseline result")?;
+        let ours = pair.pop().ok_or("missing result")?;
+        rows.push(report::Row {
+            conns,
+            rate,
+            ours,
+            baseline,
+        });
+    }
+    let settings = report::Settings {
+        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        duration_secs: args.duration_secs,
+        deliveries_per_sec: args.deliveries_per_sec,
+        max_rate: args.max_rate,
+        max_in_flight: args.max_in_flight,
+        shard_size: args.shard_size,
+        machine: proc_stats::machine_summary(),
+        sweep_secs: started.elapsed().as_secs_f64(),
+    };
+    let written = report::write(&args.out_dir, &rows, &settings)?;
+    eprintln!("{}", report::ratios_summary(&rows));
+    eprintln!("wrote {written}");
+    report::check_loss(&rows)
+}
