@@ -72,7 +72,7 @@ impl Notifications {
 /// What the page reports about a message it just showed.
 #[derive(Debug, serde::Deserialize)]
 pub struct Incoming {
-    /// `chat` or `broadcast`.
+    /// `chat`, `direct`, `broadcast` or another kind of notification.
     pub kind: String,
     pub sender: String,
     pub text: String,
@@ -93,8 +93,11 @@ pub fn notify<R: Runtime>(
         return false;
     }
     let title = match message.kind.as_str() {
-        "broadcast" => "Broadcast".to_owned(),
-        _ => format!("{} in #{}", message.sender, message.room),
+        "chat" => format!("{} in #{}", message.sender, message.room),
+        "direct" => format!("{} (direct message)", message.sender),
+        // Broadcasts and notifications: the page passes their title as `sender`.
+        _ if !message.sender.is_empty() => message.sender.clone(),
+        _ => "Broadcast".to_owned(),
     };
     let body: String = message.text.chars().take(MAX_BODY_CHARS).collect();
     match app

@@ -4,16 +4,27 @@
 //! unlike the headless server, does not give up when another program holds it: a desktop user
 //! just wants the window to work. It takes the next free port and says so, in the log and in
 //! the window.
+//!
+//! `TRW_PREFERRED_PORT` changes the port tried first (8000) without forcing it. The end-to-end
+//! test of the "port taken" path uses it, since tests never touch the real port 8000.
 
 use crate::cli::Cli;
 use crate::server::{self, RunningServer, StartError};
+
+/// Environment variable: the port tried first when `--port`/`TRW_PORT` is not given.
+pub const PREFERRED_PORT_VAR: &str = "TRW_PREFERRED_PORT";
 
 /// How many ports after the preferred one are tried before asking the OS for any free port.
 const PORTS_TO_TRY: u16 = 10;
 
 /// Starts the server; returns it with a sentence for the window when the port had to change.
 pub async fn start_server(cli: &Cli) -> Result<(RunningServer, Option<String>), StartError> {
-    let config = cli.server_config();
+    let mut config = cli.server_config();
+    if !cli.port_is_forced() {
+        if let Some(port) = preferred_port_override() {
+            config.port = port;
+        }
+    }
     let preferred = config.port;
     let first_error = match server::start(config.clone()).await {
         Ok(server) => return Ok((server, None)),
@@ -43,4 +54,15 @@ pub async fn start_server(cli: &Cli) -> Result<(RunningServer, Option<String>), 
         }
     }
     Err(last_error)
+}
+
+fn preferred_port_override() -> Option<u16> {
+    let value = std::env::var(PREFERRED_PORT_VAR).ok()?;
+    match value.trim().parse() {
+        Ok(port) => Some(port),
+        Err(error) => {
+            tracing::warn!(%error, %value, "ignoring {PREFERRED_PORT_VAR}: not a port number");
+            None
+        }
+    }
 }

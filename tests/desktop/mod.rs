@@ -1,0 +1,156 @@
+//! Shared plumbing for the desktop end-to-end tests (`tests/e2e_desktop_*.rs`): launching the
+//! real app window through tauri-driver, and launching the app binary directly.
+//!
+//! Each test binary compiles this module separately and uses a different part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::support::webdriver::{
+    find_program, http_client, require_or_skip, Driver, Process, Result, Session,
+};
+
+/// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
+pub const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
+
+/// Where webkit2gtk-driver installs the native WebDriver; tauri-driver looks for it there.
+pub const WEBKIT_WEBDRIVER: &str = "/usr/bin/WebKitWebDriver";
+
+/// Find tauri-driver and check WebKitWebDriver, a display and (if `needs_bus`) a D-Bus session
+/// bus. `None`: skipped (a reason was printed); panics instead under `TRW_REQUIRE_E2E=1`.
+pub fn window_tools(test: &str, needs_bus: bool) -> Option<PathBuf> {
+    let tauri_driver = find_program("tauri-driver");
+    let mut missing = Vec::new();
+    if tauri_driver.is_none() {
+        missing.push(
+            "tauri-driver not found (cargo install tauri-driver --version '^2' --locked)"
+                .to_owned(),
+        );
+    }
+    if !Path::new(WEBKIT_WEBDRIVER).is_file() {
+        missing.push(format!(
+            "{WEBKIT_WEBDRIVER} not found (apt-get install webkit2gtk-driver)"
+        ));
+    }
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        missing.push("no display: DISPLAY is unset (run under xvfb-run -a)".to_owned());
+    }
+    if needs_bus && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        missing.push(
+            "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is unset (run under dbus-run-session)"
+                .to_owned(),
+        );
+    }
+    if !require_or_skip(test, &missing) {
+        return None;
+    }
+    tauri_driver
+}
+
+/// The app's window, launched by tauri-driver. Call [`Window::close`] at the end.
+pub struct Window {
+    pub session: Session,
+    pub driver: Driver,
+}
+
+impl Window {
+    /// Starts tauri-driver with `env` (inherited by the app) and opens a session on the app.
+    pub async fn launch(tauri_driver: &Path, env: &[(&str, String)]) -> Result<Window> {
+        let driver = Driver::tauri_driver(tauri_driver, env).await?;
+        let application =
+            std::fs::canonicalize(APP).map_err(|e| format!("absolute path of {APP}: {e}"))?;
+        // Exactly this shape: adding `browserName` makes tauri-driver's capability match fail.
+        let capabilities = json!({
+            "capabilities": { "alwaysMatch": { "tauri:options": { "application": application } } }
+        });
+        let session = Session::new(&driver.url, capabilities).await?;
+        Ok(Window { session, driver })
+    }
+
+    /// Deletes the session, which closes the app; tauri-driver stops when `self` drops.
+    pub async fn close(self, test: &str) {
+        if let Err(e) = self.session.delete().await {
+            eprintln!("{test}: could not delete the session: {e}");
+        }
+    }
+}
+
+/// Starts the app binary directly (not through a driver), its log under `target/e2e/<name>.log`.
+/// `remove` lists environment variables the app must not inherit.
+pub fn spawn_app(name: &str, env: &[(&str, String)], remove: &[&str]) -> Result<Process> {
+    let mut command = Command::new(APP);
+    command.env("RUST_LOG", "info");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    for key in remove {
+        command.env_remove(key);
+    }
+    Process::spawn(name, command)
+}
+
+/// `GET /health` on the app's server at `port`, as JSON.
+pub async fn health(port: u16) -> Result<Value> {
+    let url = format!("http://127.0.0.1:{port}/health");
+    let response = http_client()
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let response = response
+        .error_for_status()
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    Ok(response
+        .json()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?)
+}
+
+/// The log file [`spawn_app`] and [`run_to_exit`] write for `name`.
+pub fn log_file(name: &str) -> PathBuf {
+    crate::support::webdriver::artifacts_dir().join(format!("{name}.log"))
+}
+
+/// Runs the app binary to completion (output in [`log_file`]`(name)`), with `deadline` only as a
+/// hang guard: a process still running then is killed and reported as an error.
+pub fn run_to_exit(
+    name: &str,
+    env: &[(&str, String)],
+    deadline: std::time::Duration,
+) -> Result<std::process::ExitStatus> {
+    let log = log_file(name);
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::create(&log)?;
+    let mut command = Command::new(APP);
+    command
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting {APP}: {e}"))?;
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(
+                format!("{name} was still running after {deadline:?}; output:\n{output}").into(),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
