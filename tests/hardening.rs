@@ -112,7 +112,10 @@ async fn a_cross_site_get_broadcast_is_refused_while_curl_style_works() {
         .expect("GET");
     assert_eq!(curl_style.status(), 200);
     // Only the curl-style broadcast went out.
-    assert_eq!(client.next_message().await["text"], "from-curl");
+    assert_eq!(
+        client.next_of_type("notification").await["text"],
+        "from-curl"
+    );
 
     let form_post = http
         .post(format!("http://{addr}/broadcast"))
@@ -277,7 +280,7 @@ async fn a_client_that_never_reads_is_closed_and_nobody_else_loses_anything() {
     const BROADCASTS: usize = 3000;
     let reader = tokio::spawn(async move {
         for i in 0..BROADCASTS {
-            let frame = healthy.next_message().await;
+            let frame = healthy.next_of_type("notification").await;
             let text = frame["text"].as_str().expect("text");
             assert!(
                 text.starts_with(&format!("{i:04}:")),

@@ -76,8 +76,8 @@ async fn broadcasts_over_get_and_post_reach_every_client_once_and_in_order() {
     for client in &mut clients {
         let mut last_seq = 0;
         for want in &expected {
-            let frame = client.next_message().await;
-            assert_eq!(frame["kind"], "broadcast");
+            let frame = client.next_of_type("notification").await;
+            assert_eq!(frame["source"], "broadcast");
             assert_eq!(&frame["text"], want, "messages arrive in order");
             let seq = frame["seq"].as_u64().expect("seq is a number");
             assert!(seq > last_seq, "seq grows: {seq} after {last_seq}");
@@ -91,7 +91,7 @@ async fn broadcasts_over_get_and_post_reach_every_client_once_and_in_order() {
         .expect("GET /broadcast");
     for client in &mut clients {
         assert_eq!(
-            client.next_message().await["text"],
+            client.next_of_type("notification").await["text"],
             "end",
             "no duplicates before the marker"
         );
@@ -165,7 +165,7 @@ async fn bad_input_gets_an_error_frame_and_the_connection_keeps_working() {
     ];
     for (frame, code) in cases {
         client.send_text(frame).await;
-        let answer = client.next_json().await;
+        let answer = client.next_of_type("error").await;
         assert_eq!(answer["type"], "error", "{frame:?} → {answer}");
         assert_eq!(answer["code"], code, "{frame:?} → {answer}");
         assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -175,7 +175,10 @@ async fn bad_input_gets_an_error_frame_and_the_connection_keeps_working() {
         .send(Message::Binary(vec![1, 2, 3].into()))
         .await
         .expect("send binary");
-    assert_eq!(client.next_json().await["code"], "binary_not_supported");
+    assert_eq!(
+        client.next_of_type("error").await["code"],
+        "binary_not_supported"
+    );
 
     client.send_chat("still here").await;
     assert_eq!(client.next_message().await["text"], "still here");
@@ -253,7 +256,10 @@ async fn a_client_that_reads_nothing_keeps_the_stream_alive_for_others() {
             .expect("broadcast");
     }
     for i in 0..200 {
-        assert_eq!(reader.next_message().await["text"], format!("n{i}"));
+        assert_eq!(
+            reader.next_of_type("notification").await["text"],
+            format!("n{i}")
+        );
     }
     server.shutdown().await;
 }

@@ -5,7 +5,14 @@
 
 (() => {
   const SERVER_NAME = "tauri-ractor-websocket";
-  const MAX_ITEMS = 1000; // list items kept in the DOM
+  const MAX_ITEMS = 1000; // list items kept per room
+  const LOBBY = "lobby";
+  const ROOM_RE = /^[a-z0-9_-]{1,32}$/;
+  const ACTORS_INTERVAL_MS = 1000;
+  const ACTORS_RETRY_MS = 10000; // after a 404 (a server without the inspector)
+  const ACTORS_TIMEOUT_MS = 1800;
+  const TOAST_MS = 6000;
+  const MAX_TOASTS = 3;
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 10000;
   const GONE_AFTER_FAILURES = 4; // consecutive failed attempts before we say "server unreachable"
@@ -55,6 +62,32 @@
     broadcastInput: $("broadcast-input"),
     broadcastSend: $("broadcast-send"),
     broadcastStatus: $("broadcast-status"),
+    me: $("me"),
+    renameButton: $("rename-button"),
+    renameForm: $("rename-form"),
+    renameInput: $("rename-input"),
+    renameCancel: $("rename-cancel"),
+    renameError: $("rename-error"),
+    roomList: $("room-list"),
+    joinForm: $("join-room-form"),
+    joinInput: $("join-room-input"),
+    joinError: $("join-room-error"),
+    onlineList: $("online-list"),
+    chatLabel: $("chat-label"),
+    dmChip: $("dm-chip"),
+    dmTarget: $("dm-target"),
+    dmCancel: $("dm-cancel"),
+    toasts: $("toasts"),
+    roomsPanel: $("rooms-panel"),
+    actorsPanel: $("actors-panel"),
+    toggleRooms: $("toggle-rooms"),
+    toggleActors: $("toggle-actors"),
+    actorsClose: $("actors-close"),
+    actorsUpdated: $("actors-updated"),
+    actorsSupervisor: $("actors-supervisor"),
+    actorsRooms: $("actors-rooms"),
+    actorsConnections: $("actors-connections"),
+    actorsEvents: $("actors-events"),
   };
 
   // ---------------------------------------------------------------- config
@@ -133,7 +166,14 @@
   let me = null; // {id, name}
   let closeNote = ""; // why the last connection ended, shown while we retry
   let lastInstance = null;
-  const lastSeqByRoom = new Map();
+  let justRestarted = false; // this connection found a new server instance
+  let myName = ""; // the name to ask for again when reconnecting
+  let currentRoomName = LOBBY;
+  let dmTarget = null; // {id, name} while the composer is in direct-message mode
+  let pendingJoin = ""; // a room we asked to join and wait for `joined`
+  let pendingRename = ""; // a name we asked for and wait for `renamed`
+  const lastSeq = new Map(); // room -> the highest seq seen (dedupe and resume)
+  const rooms = new Map(); // room -> {name, items: [li], unread, members, backlogUntil, resumed, link}
 
   let reconnectTimer = 0;
   let countdownTimer = 0;
@@ -167,11 +207,7 @@
     if (!connected && document.activeElement === ui.chatInput) chatHadFocus = true;
     ui.chatInput.disabled = !connected;
     ui.chatSend.disabled = !connected;
-    ui.chatInput.placeholder = connected
-      ? `Message # ${currentRoom()}…`
-      : state === "foreign"
-        ? "Not connected: the port belongs to another program"
-        : "Waiting for the connection…";
+    updateComposer();
     if (connected && (chatHadFocus || document.activeElement === document.body || !document.activeElement)) {
       ui.chatInput.focus();
       chatHadFocus = false;
@@ -180,11 +216,17 @@
       ui.broadcastInput.disabled = true;
       ui.broadcastSend.disabled = true;
     }
+    ui.renameButton.disabled = !connected;
+    if (!connected) closeRename();
     if (connected) {
       pollHealthSoon(0);
+      pollActorsSoon(0);
     } else {
       stopHealth();
+      stopActors();
       ui.counts.dataset.stale = "true";
+      ui.actorsUpdated.dataset.stale = "true";
+      ui.onlineList.dataset.stale = "true";
     }
   }
 
@@ -219,7 +261,7 @@
 
     let sock;
     try {
-      sock = new WebSocket(cfg.wsUrl);
+      sock = new WebSocket(connectUrl());
     } catch (err) {
       // A malformed URL throws synchronously; treat like any failed attempt.
       failures += 1;
@@ -268,16 +310,11 @@
         return;
       }
       if (!msg || typeof msg !== "object") return;
-      switch (msg.type) {
-        case "message":
-          onChatMessage(msg);
-          break;
-        case "error":
-          onErrorFrame(msg);
-          break;
-        default:
-          // Unknown frames are ignored so that newer servers can add types.
-          break;
+      try {
+        onFrame(msg);
+      } catch (err) {
+        // A frame we could not handle must not take the connection down with it.
+        console.error("could not handle a frame", msg, err);
       }
     });
 
@@ -298,6 +335,19 @@
       scheduleReconnect();
     });
     // "error" is always followed by "close"; nothing to do there.
+  }
+
+  // Reconnecting resumes every room where we know the last seq, and keeps our name.
+  function connectUrl() {
+    const since = [];
+    for (const [room, seq] of lastSeq) {
+      if (rooms.has(room) && Number.isSafeInteger(seq)) since.push(`${room}:${seq}`);
+    }
+    const params = [];
+    if (since.length) params.push(`since=${since.join(",")}`);
+    if (myName) params.push(`name=${encodeURIComponent(myName)}`);
+    if (!params.length) return cfg.wsUrl;
+    return cfg.wsUrl + (cfg.wsUrl.includes("?") ? "&" : "?") + params.join("&");
   }
 
   function backoffDelay() {
@@ -353,87 +403,607 @@
     );
   }
 
-  // ---------------------------------------------------------------- frames
+  // ---------------------------------------------------------------- rooms
 
   function currentRoom() {
-    return ui.roomName.textContent || "lobby";
+    return currentRoomName;
+  }
+
+  function getRoom(name) {
+    let room = rooms.get(name);
+    if (!room) {
+      room = {
+        name,
+        items: [],
+        unread: 0,
+        members: null,
+        backlogUntil: 0,
+        resumed: false,
+        afterGap: false,
+        link: null,
+      };
+      rooms.set(name, room);
+      renderRoomList();
+    }
+    return room;
+  }
+
+  function renderRoomList() {
+    const items = [];
+    for (const room of rooms.values()) {
+      if (!room.link) room.link = buildRoomItem(room.name);
+      items.push(room.link);
+      updateRoomLink(room);
+    }
+    ui.roomList.replaceChildren(...items);
+  }
+
+  function buildRoomItem(name) {
+    const li = document.createElement("li");
+    li.className = "room-item";
+    li.dataset.room = name;
+    const a = document.createElement("a");
+    a.className = "room-link";
+    a.href = "#messages";
+    a.dataset.room = name;
+    const hash = document.createElement("span");
+    hash.className = "room-hash";
+    hash.setAttribute("aria-hidden", "true");
+    hash.textContent = "#";
+    const label = document.createElement("span");
+    label.className = "room-name";
+    label.textContent = name;
+    const badge = document.createElement("span");
+    badge.className = "room-unread";
+    badge.hidden = true;
+    a.append(hash, " ", label, badge);
+    li.append(a);
+    if (name !== LOBBY) {
+      const leave = document.createElement("button");
+      leave.type = "button";
+      leave.className = "icon-button room-leave";
+      leave.dataset.room = name;
+      leave.textContent = "✕";
+      leave.title = `Leave # ${name}`;
+      leave.setAttribute("aria-label", `Leave # ${name}`);
+      li.append(leave);
+    }
+    return li;
+  }
+
+  function updateRoomLink(room) {
+    const li = room.link;
+    if (!li) return;
+    const a = li.querySelector(".room-link");
+    const badge = li.querySelector(".room-unread");
+    if (room.name === currentRoomName) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+    const n = room.name === currentRoomName ? 0 : room.unread;
+    badge.hidden = n === 0;
+    setText(badge, n > 99 ? "99+" : n ? String(n) : "");
+    a.setAttribute("aria-label", n ? `# ${room.name}, ${n} unread` : `# ${room.name}`);
+  }
+
+  function switchRoom(name) {
+    const room = getRoom(name);
+    const previous = currentRoomName;
+    currentRoomName = name;
+    room.unread = 0;
+    if (rooms.has(previous)) updateRoomLink(rooms.get(previous));
+    updateRoomLink(room);
+    setText(ui.roomName, name);
+    ui.messages.setAttribute("aria-label", `Messages in # ${name}`);
+    ui.messages.replaceChildren(...room.items);
+    scrollToBottom();
+    renderOnline();
+    updateComposer();
+    closePanelsOverlay();
+  }
+
+  function removeRoom(name) {
+    if (name === LOBBY) return;
+    const room = rooms.get(name);
+    if (!room) return;
+    rooms.delete(name);
+    lastSeq.delete(name);
+    if (room.link) room.link.remove();
+    if (currentRoomName === name) switchRoom(LOBBY);
+  }
+
+  function updateComposer() {
+    const room = currentRoom();
+    let label;
+    let placeholder;
+    if (dmTarget) {
+      label = `Direct message to ${dmTarget.name}`;
+      placeholder = `Message ${dmTarget.name} directly…`;
+    } else {
+      label = `Message to # ${room}`;
+      placeholder = `Message # ${room}…`;
+    }
+    setText(ui.chatLabel, label);
+    if (state === "connected") ui.chatInput.placeholder = placeholder;
+    else if (state === "foreign") ui.chatInput.placeholder = "Not connected: the port belongs to another program";
+    else ui.chatInput.placeholder = "Waiting for the connection…";
+  }
+
+  ui.roomList.addEventListener("click", (ev) => {
+    const leave = ev.target.closest(".room-leave");
+    if (leave) {
+      const name = leave.dataset.room;
+      if (ws && ws.readyState === WebSocket.OPEN && state === "connected") {
+        ws.send(JSON.stringify({ type: "leave", room: name }));
+      } else {
+        removeRoom(name); // offline: just forget it; nothing to rejoin
+      }
+      return;
+    }
+    const link = ev.target.closest(".room-link");
+    if (!link) return;
+    ev.preventDefault();
+    switchRoom(link.dataset.room);
+    if (state === "connected") ui.chatInput.focus();
+  });
+
+  function setJoinError(text) {
+    setText(ui.joinError, text);
+    ui.joinInput.setAttribute("aria-invalid", text ? "true" : "false");
+  }
+
+  ui.joinForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = ui.joinInput.value.trim().toLowerCase().replace(/^#\s*/, "");
+    if (!name) return;
+    if (!ROOM_RE.test(name)) {
+      setJoinError("1–32 of a–z, 0–9, - and _");
+      return;
+    }
+    setJoinError("");
+    if (rooms.has(name)) {
+      ui.joinInput.value = "";
+      switchRoom(name);
+      return;
+    }
+    if (state !== "connected" || !ws || ws.readyState !== WebSocket.OPEN) {
+      setJoinError("Not connected");
+      return;
+    }
+    pendingJoin = name;
+    ws.send(JSON.stringify({ type: "join", room: name }));
+  });
+
+  ui.joinInput.addEventListener("input", () => setJoinError(""));
+  ui.joinInput.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ui.joinInput.value = "";
+      setJoinError("");
+    }
+  });
+
+  // ---------------------------------------------------------------- presence
+
+  function renderOnline() {
+    const room = rooms.get(currentRoomName);
+    const members = room && Array.isArray(room.members) ? room.members : null;
+    if (!members) {
+      const li = document.createElement("li");
+      li.className = "placeholder";
+      li.textContent = "—";
+      ui.onlineList.replaceChildren(li);
+      return;
+    }
+    const sorted = members.slice().sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    const items = sorted.map((m) => {
+      const li = document.createElement("li");
+      li.dataset.id = String(m.id);
+      const isMe = me !== null && m.id === me.id;
+      if (isMe) {
+        li.className = "member member-me";
+        const name = document.createElement("span");
+        name.className = "member-name";
+        name.textContent = String(m.name);
+        const you = document.createElement("span");
+        you.className = "member-you";
+        you.textContent = " (you)";
+        li.append(name, you);
+      } else {
+        li.className = "member";
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "member-button member-name";
+        b.dataset.id = String(m.id);
+        b.textContent = String(m.name);
+        b.title = `Send a direct message to ${m.name}`;
+        li.append(b);
+      }
+      if (dmTarget && dmTarget.id === m.id) li.dataset.dm = "true";
+      return li;
+    });
+    if (!items.length) {
+      const li = document.createElement("li");
+      li.className = "placeholder";
+      li.textContent = "nobody";
+      items.push(li);
+    }
+    ui.onlineList.replaceChildren(...items);
+    ui.onlineList.dataset.stale = state === "connected" ? "false" : "true";
+  }
+
+  function setMembers(roomName, members) {
+    if (!Array.isArray(members)) return;
+    const room = getRoom(roomName);
+    room.members = members
+      .filter((m) => m && typeof m === "object" && Number.isSafeInteger(m.id))
+      .map((m) => ({ id: m.id, name: String(m.name ?? `#${m.id}`) }));
+    if (dmTarget) {
+      // Keep the chip's name fresh when the target renames.
+      const m = room.members.find((x) => x.id === dmTarget.id);
+      if (m && m.name !== dmTarget.name) {
+        dmTarget.name = m.name;
+        setText(ui.dmTarget, m.name);
+        updateComposer();
+      }
+    }
+    if (roomName === currentRoomName) renderOnline();
+  }
+
+  ui.onlineList.addEventListener("click", (ev) => {
+    const li = ev.target.closest("li[data-id]");
+    if (!li) return;
+    const id = Number(li.dataset.id);
+    if (me !== null && id === me.id) return;
+    const nameEl = li.querySelector(".member-name");
+    startDm(id, nameEl ? nameEl.textContent : `#${id}`);
+  });
+
+  // ---------------------------------------------------------------- direct messages
+
+  function startDm(id, name) {
+    dmTarget = { id, name };
+    setText(ui.dmTarget, name);
+    ui.dmChip.hidden = false;
+    ui.chatForm.dataset.mode = "direct";
+    updateComposer();
+    renderOnline();
+    closePanelsOverlay();
+    if (!ui.chatInput.disabled) ui.chatInput.focus();
+  }
+
+  function stopDm() {
+    if (!dmTarget) return;
+    dmTarget = null;
+    ui.dmChip.hidden = true;
+    delete ui.chatForm.dataset.mode;
+    updateComposer();
+    renderOnline();
+  }
+
+  ui.dmCancel.addEventListener("click", () => {
+    stopDm();
+    if (!ui.chatInput.disabled) ui.chatInput.focus();
+  });
+
+  ui.chatInput.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && dmTarget) {
+      ev.preventDefault();
+      stopDm();
+    }
+  });
+
+  // ---------------------------------------------------------------- names
+
+  function setMyName(name) {
+    myName = name;
+    setText(ui.myName, name || "—");
+  }
+
+  function openRename() {
+    if (state !== "connected") return;
+    ui.renameForm.hidden = false;
+    ui.me.dataset.editing = "true";
+    ui.me.parentElement.dataset.renaming = "true";
+    ui.renameButton.setAttribute("aria-expanded", "true");
+    ui.renameInput.value = me ? me.name : myName;
+    setRenameError("");
+    ui.renameInput.focus();
+    ui.renameInput.select();
+  }
+
+  function closeRename(focusBack = false) {
+    if (ui.renameForm.hidden) return;
+    ui.renameForm.hidden = true;
+    delete ui.me.dataset.editing;
+    delete ui.me.parentElement.dataset.renaming;
+    ui.renameButton.setAttribute("aria-expanded", "false");
+    pendingRename = "";
+    setRenameError("");
+    if (focusBack) ui.renameButton.focus();
+  }
+
+  function setRenameError(text) {
+    setText(ui.renameError, text);
+    ui.renameInput.setAttribute("aria-invalid", text ? "true" : "false");
+  }
+
+  ui.renameButton.addEventListener("click", () => {
+    if (ui.renameForm.hidden) openRename();
+    else closeRename(true);
+  });
+  ui.myName.addEventListener("click", openRename);
+  ui.renameCancel.addEventListener("click", () => closeRename(true));
+  ui.renameInput.addEventListener("input", () => setRenameError(""));
+  ui.renameForm.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      closeRename(true);
+    }
+  });
+
+  ui.renameForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = ui.renameInput.value.trim();
+    if (!name) {
+      setRenameError("A name cannot be empty");
+      return;
+    }
+    if ([...name].length > 32 || /[\u0000-\u001f\u007f-\u009f]/.test(name)) {
+      setRenameError("1–32 characters, no control characters");
+      return;
+    }
+    if (me && name === me.name) {
+      closeRename(true);
+      return;
+    }
+    if (state !== "connected" || !ws || ws.readyState !== WebSocket.OPEN) return;
+    pendingRename = name;
+    ws.send(JSON.stringify({ type: "rename", name }));
+  });
+
+  // ---------------------------------------------------------------- frames
+
+  function onFrame(msg) {
+    switch (msg.type) {
+      case "message":
+        onRoomFrame(msg);
+        break;
+      case "notification":
+        onRoomFrame(msg);
+        break;
+      case "joined":
+        onJoined(msg);
+        break;
+      case "left":
+        if (typeof msg.room === "string") {
+          if (pendingJoin === msg.room) pendingJoin = "";
+          removeRoom(msg.room);
+        }
+        break;
+      case "presence":
+        if (typeof msg.room === "string") setMembers(msg.room, msg.members);
+        break;
+      case "notice":
+        onNotice(msg);
+        break;
+      case "renamed":
+        onRenamed(msg);
+        break;
+      case "direct":
+        onDirect(msg);
+        break;
+      case "error":
+        onErrorFrame(msg);
+        break;
+      default:
+        // Unknown frames are ignored so that newer servers can add types.
+        break;
+    }
   }
 
   function onWelcome(msg) {
-    if (lastInstance !== null && msg.instance !== lastInstance) {
-      systemLine("The server was restarted", "info");
-      lastSeqByRoom.clear();
+    const instance = typeof msg.instance === "string" ? msg.instance : null;
+    justRestarted = lastInstance !== null && instance !== lastInstance;
+    if (justRestarted) {
+      // Sequence numbers started again: what we knew about them means nothing now.
+      lastSeq.clear();
+      for (const room of rooms.values()) {
+        room.backlogUntil = 0;
+        for (const li of room.items) {
+          if (li.dataset.seq !== undefined) {
+            li.dataset.oldSeq = li.dataset.seq;
+            delete li.dataset.seq;
+          }
+        }
+      }
+      systemLine("The server restarted", "info", "server restarted");
     }
-    lastInstance = typeof msg.instance === "string" ? msg.instance : null;
+    lastInstance = instance;
+    const wanted = myName;
     me = { id: msg.id, name: String(msg.name ?? "") };
-    setText(ui.myName, me.name || "—");
+    setMyName(me.name);
     setText(ui.wsUrl, cfg.wsUrl);
-    if (typeof msg.room === "string" && msg.room) setRoom(msg.room);
     closeNote = "";
     setState("connected", "Connected");
     systemLine(`${everConnected ? "Reconnected" : "Connected"} as ${me.name}`, "info");
+    if (everConnected && wanted && wanted !== me.name) {
+      systemLine(`Could not keep the name ${wanted}`, "warn");
+    }
     everConnected = true;
+
+    // Rooms where we have no seq yet are not in ?since=: join them again by hand.
+    for (const room of rooms.values()) {
+      room.members = room.name === currentRoomName ? room.members : null;
+      if (room.name !== LOBBY && !lastSeq.has(room.name)) {
+        ws.send(JSON.stringify({ type: "join", room: room.name }));
+      }
+    }
+    renderOnline();
   }
 
-  function setRoom(room) {
-    setText(ui.roomName, room);
-    ui.messages.setAttribute("aria-label", `Messages in # ${room}`);
-    const label = ui.chatForm.querySelector("label");
-    if (label) label.textContent = `Message to # ${room}`;
-    const link = document.querySelector('.room-link[aria-current="page"] .room-name');
-    if (link) setText(link, room);
-    if (state === "connected") ui.chatInput.placeholder = `Message # ${room}…`;
+  function onJoined(msg) {
+    if (typeof msg.room !== "string" || !msg.room) return;
+    const name = msg.room;
+    const isNew = !rooms.has(name);
+    const room = getRoom(name);
+    const lastKnown = Number.isSafeInteger(msg.last_seq) ? msg.last_seq : 0;
+    room.backlogUntil = lastKnown;
+    room.resumed = msg.resumed_from !== null && msg.resumed_from !== undefined && !msg.gap;
+    if (msg.gap) {
+      // After a restart the server cannot resume our old seqs: already said "server restarted".
+      if (!justRestarted) systemLine("Some older messages are no longer available", "warn", "gap", name);
+      const prev = lastSeq.get(name);
+      if (prev !== undefined && lastKnown < prev) lastSeq.delete(name); // numbering started again
+      else room.afterGap = true; // the next frame comes after a hole we already announced
+    }
+    // An empty room: remember seq 0 so that a reconnect resumes it from the start.
+    if (lastKnown === 0 && !lastSeq.has(name)) lastSeq.set(name, 0);
+    if (Array.isArray(msg.members)) setMembers(name, msg.members);
+    if (pendingJoin === name) {
+      pendingJoin = "";
+      ui.joinInput.value = "";
+      setJoinError("");
+      switchRoom(name);
+    } else if (isNew && name === currentRoomName) {
+      renderOnline();
+    }
   }
 
-  function onChatMessage(msg) {
-    const room = typeof msg.room === "string" ? msg.room : "";
+  // `message` (chat, or a v1 broadcast) and `notification` frames: numbered by their room.
+  function onRoomFrame(msg) {
+    const isNotification = msg.type === "notification";
+    const roomName =
+      typeof msg.room === "string" && msg.room ? msg.room : LOBBY;
     const seq = Number.isSafeInteger(msg.seq) ? msg.seq : null;
+    const room = getRoom(roomName);
+    const backlog = seq !== null && seq <= room.backlogUntil;
     if (seq !== null) {
-      const last = lastSeqByRoom.get(room);
-      if (last !== undefined && seq > last + 1) {
+      const last = lastSeq.get(roomName);
+      if (last !== undefined && seq <= last) return; // already shown: a resume overlap
+      if (last !== undefined && seq > last + 1 && !room.afterGap) {
         const missed = seq - last - 1;
         systemLine(
           missed === 1
             ? `Missed 1 message (#${last + 1})`
             : `Missed ${missed} messages (#${last + 1}–#${seq - 1})`,
-          "info"
+          "info",
+          "",
+          roomName
         );
       }
-      if (last === undefined || seq > last) lastSeqByRoom.set(room, seq);
+      lastSeq.set(roomName, seq);
+      room.afterGap = false;
     }
 
-    const kind = msg.kind === "broadcast" ? "broadcast" : "chat";
-    const li = document.createElement("li");
-    li.className = "message";
-    li.dataset.kind = kind;
+    let kind;
+    let senderText;
+    let mine = false;
+    const text = String(msg.text ?? "");
+    if (isNotification) {
+      kind = msg.source === "notify" ? "notification" : "broadcast";
+      senderText = kind === "broadcast" ? "⚑ broadcast" : String(msg.title || "notification");
+    } else if (msg.kind === "broadcast") {
+      kind = "broadcast"; // a v1 server
+      senderText = "⚑ broadcast";
+    } else {
+      kind = "chat";
+      senderText = String(msg.sender ?? "?");
+      mine = me !== null && msg.sender_id != null && msg.sender_id === me.id;
+    }
+
+    const li = messageItem(kind, msg.ts, senderText, text, mine);
     if (seq !== null) li.dataset.seq = String(seq);
-    const mine = kind === "chat" && me !== null && msg.sender_id != null && msg.sender_id === me.id;
-    if (mine) {
-      li.classList.add("mine");
-      li.dataset.mine = "true";
+    if (isNotification) {
+      li.dataset.level = levelOf(msg.level);
+      li.dataset.source = String(msg.source ?? "");
     }
-
-    li.append(timeElement(msg.ts));
-
-    const sender = document.createElement("span");
-    sender.className = "message-sender";
-    sender.textContent = String(msg.sender ?? (kind === "broadcast" ? "broadcast" : "?"));
-    sender.title = sender.textContent;
-    li.append(sender);
-
-    const text = document.createElement("span");
-    text.className = "message-text";
-    text.textContent = String(msg.text ?? "");
-    li.append(text);
-
     const seqEl = document.createElement("span");
     seqEl.className = "message-seq";
     seqEl.textContent = seq !== null ? `#${seq}` : "";
     seqEl.title = "Sequence number in the room";
     li.append(seqEl);
 
-    appendItem(li, mine);
-    if (!mine) notifyDesktop(kind, li.querySelector(".message-sender").textContent, text.textContent, room);
+    addItem(roomName, li, { forceScroll: mine, unread: true });
+
+    const live = !backlog;
+    if (kind !== "chat" && (live || room.resumed)) {
+      toast(levelOf(msg.level), kind === "broadcast" ? String(msg.title || "Broadcast") : senderText, text);
+    }
+    if (!mine && live) {
+      notifyDesktop(kind, kind === "chat" ? senderText : String(msg.title || senderText), text, roomName);
+    }
+  }
+
+  function levelOf(level) {
+    return ["info", "success", "warning", "error"].includes(level) ? level : "info";
+  }
+
+  function messageItem(kind, ts, senderText, text, mine) {
+    const li = document.createElement("li");
+    li.className = "message";
+    li.dataset.kind = kind;
+    if (mine) {
+      li.classList.add("mine");
+      li.dataset.mine = "true";
+    }
+    li.append(timeElement(ts));
+    const sender = document.createElement("span");
+    sender.className = "message-sender";
+    sender.textContent = senderText;
+    sender.title = senderText;
+    li.append(sender);
+    const body = document.createElement("span");
+    body.className = "message-text";
+    body.textContent = text;
+    li.append(body);
+    return li;
+  }
+
+  function onDirect(msg) {
+    const from = String(msg.from ?? `#${msg.from_id}`);
+    const to = String(msg.to ?? `#${msg.to_id}`);
+    const mine = me !== null && msg.from_id === me.id;
+    const li = messageItem("direct", msg.ts, `${from} → ${to}`, String(msg.text ?? ""), mine);
+    if (Number.isSafeInteger(msg.from_id)) li.dataset.from = String(msg.from_id);
+    if (Number.isSafeInteger(msg.to_id)) li.dataset.to = String(msg.to_id);
+    const tag = document.createElement("span");
+    tag.className = "message-seq";
+    tag.textContent = "DM";
+    tag.title = "Direct message: only the two of you see it";
+    li.append(tag);
+    addItem(currentRoomName, li, { forceScroll: mine, unread: false });
+    if (!mine) notifyDesktop("direct", from, String(msg.text ?? ""), "dm");
+  }
+
+  function onNotice(msg) {
+    const roomName = typeof msg.room === "string" && msg.room ? msg.room : LOBBY;
+    if (!rooms.has(roomName)) return;
+    const name = String(msg.name ?? "someone");
+    // Our own comings and goings (every reconnect) are not news to us.
+    if (me !== null && msg.id === me.id && msg.event !== "renamed") return;
+    let text;
+    switch (msg.event) {
+      case "joined":
+        text = `${name} joined`;
+        break;
+      case "left":
+        text = `${name} left`;
+        break;
+      case "renamed":
+        text = `${String(msg.old_name ?? "someone")} is now ${name}`;
+        break;
+      default:
+        return;
+    }
+    systemLine(text, "notice", "", roomName, msg.ts);
+  }
+
+  function onRenamed(msg) {
+    const name = String(msg.name ?? "");
+    if (!name) return;
+    if (me) me.name = name;
+    setMyName(name);
+    pendingRename = "";
+    closeRename();
+    renderOnline();
   }
 
   // In the desktop window, ask the app for a native notification. The app itself decides
@@ -448,7 +1018,62 @@
   function onErrorFrame(msg) {
     const code = typeof msg.code === "string" ? msg.code : "error";
     const text = typeof msg.message === "string" && msg.message ? msg.message : "The server refused that.";
+    if ((code === "name_taken" || code === "invalid_name") && pendingRename && !ui.renameForm.hidden) {
+      pendingRename = "";
+      setRenameError(code === "name_taken" ? "That name is taken" : text);
+      ui.renameInput.focus();
+      return;
+    }
+    if ((code === "invalid_room" || code === "too_many_rooms") && pendingJoin) {
+      pendingJoin = "";
+      setJoinError(code === "too_many_rooms" ? "You are in too many rooms (16 at most)" : text);
+      return;
+    }
     systemLine(text, "error", code);
+  }
+
+  // ---------------------------------------------------------------- toasts
+
+  function toast(level, title, text) {
+    const el = document.createElement("div");
+    el.className = "toast";
+    el.dataset.level = level;
+    el.setAttribute("role", "status");
+    const body = document.createElement("div");
+    body.className = "toast-body";
+    const t = document.createElement("strong");
+    t.className = "toast-title";
+    t.textContent = title;
+    const p = document.createElement("p");
+    p.className = "toast-text";
+    p.textContent = text;
+    body.append(t, p);
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "icon-button toast-dismiss";
+    close.setAttribute("aria-label", "Dismiss notification");
+    close.title = "Dismiss";
+    close.textContent = "✕";
+    el.append(body, close);
+
+    let timer = 0;
+    const dismiss = () => {
+      clearTimeout(timer);
+      el.remove();
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(dismiss, TOAST_MS);
+    };
+    close.addEventListener("click", dismiss);
+    el.addEventListener("mouseenter", () => clearTimeout(timer));
+    el.addEventListener("mouseleave", arm);
+    el.addEventListener("focusin", () => clearTimeout(timer));
+    el.addEventListener("focusout", arm);
+    arm();
+
+    ui.toasts.append(el);
+    while (ui.toasts.childElementCount > MAX_TOASTS) ui.toasts.firstElementChild.remove();
   }
 
   // ---------------------------------------------------------------- list
@@ -467,11 +1092,13 @@
     return t;
   }
 
-  function systemLine(text, level = "info", code = "") {
+  // A line from the page itself (connection events, refusals, who joined) in a room's view:
+  // the current room unless one is named.
+  function systemLine(text, level = "info", code = "", roomName = currentRoomName, ts = Date.now()) {
     const li = document.createElement("li");
     li.className = "system";
     li.dataset.level = level;
-    li.append(timeElement(Date.now()));
+    li.append(timeElement(ts));
     const body = document.createElement("span");
     body.className = "system-text";
     if (code) {
@@ -482,7 +1109,7 @@
     }
     body.append(document.createTextNode(text));
     li.append(body);
-    appendItem(li, false);
+    addItem(roomName, li, { forceScroll: false, unread: false });
   }
 
   function isNearBottom() {
@@ -496,11 +1123,23 @@
     ui.jumpLatest.hidden = true;
   }
 
-  function appendItem(li, forceScroll) {
-    ui.messages.append(li);
-    while (ui.messages.childElementCount > MAX_ITEMS) ui.messages.firstElementChild.remove();
-    if (stickToBottom || forceScroll) scrollToBottom();
-    else ui.jumpLatest.hidden = false;
+  // Keep `li` in the room's store; show it if the room is the one on screen.
+  function addItem(roomName, li, { forceScroll, unread }) {
+    const room = getRoom(roomName);
+    room.items.push(li);
+    const shown = roomName === currentRoomName;
+    while (room.items.length > MAX_ITEMS) {
+      const old = room.items.shift();
+      if (shown) old.remove();
+    }
+    if (shown) {
+      ui.messages.append(li);
+      if (stickToBottom || forceScroll) scrollToBottom();
+      else ui.jumpLatest.hidden = false;
+    } else if (unread) {
+      room.unread += 1;
+      updateRoomLink(room);
+    }
   }
 
   ui.scroller.addEventListener(
@@ -540,9 +1179,244 @@
       );
       return;
     }
-    ws.send(JSON.stringify({ type: "chat", text }));
+    if (dmTarget) ws.send(JSON.stringify({ type: "direct", to: dmTarget.id, text }));
+    else ws.send(JSON.stringify({ type: "chat", room: currentRoom(), text }));
     ui.chatInput.value = "";
     stickToBottom = true; // the echo should scroll into view
+  });
+
+  // ---------------------------------------------------------------- actor inspector (GET /api/actors)
+
+  let actorsTimer = 0;
+  let actorsController = null;
+
+  function actorsPanelShown() {
+    return ui.actorsPanel.getClientRects().length > 0; // display:none below ~1024px unless opened
+  }
+
+  function stopActors() {
+    clearTimeout(actorsTimer);
+    actorsTimer = 0;
+    if (actorsController) actorsController.abort();
+    actorsController = null;
+  }
+
+  function pollActorsSoon(delay) {
+    clearTimeout(actorsTimer);
+    actorsTimer = 0;
+    if (state !== "connected" || document.visibilityState === "hidden" || !cfg.httpBase) return;
+    actorsTimer = setTimeout(pollActors, delay);
+  }
+
+  async function pollActors() {
+    actorsTimer = 0;
+    if (state !== "connected" || document.visibilityState === "hidden" || actorsController) return;
+    if (!actorsPanelShown()) {
+      pollActorsSoon(ACTORS_INTERVAL_MS); // cheap check; fetch only while someone can see it
+      return;
+    }
+    const ctrl = new AbortController();
+    actorsController = ctrl;
+    const timer = setTimeout(() => ctrl.abort(), ACTORS_TIMEOUT_MS);
+    let next = ACTORS_INTERVAL_MS;
+    try {
+      const res = await fetch(`${cfg.httpBase}/api/actors`, { cache: "no-store", signal: ctrl.signal });
+      if (res.status === 404) {
+        next = ACTORS_RETRY_MS;
+        throw new Error("This server has no actor inspector");
+      }
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const tree = await res.json();
+      if (actorsController !== ctrl) return;
+      renderActors(tree);
+      ui.actorsUpdated.dataset.stale = "false";
+      setText(ui.actorsUpdated, "live");
+    } catch (err) {
+      if (actorsController === ctrl) {
+        ui.actorsUpdated.dataset.stale = "true";
+        setText(ui.actorsUpdated, "stale");
+        if (next === ACTORS_RETRY_MS) {
+          ui.actorsSupervisor.className = "actor-supervisor placeholder";
+          setText(ui.actorsSupervisor, err.message);
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      if (actorsController === ctrl) {
+        actorsController = null;
+        pollActorsSoon(next);
+      }
+    }
+  }
+
+  function num(n) {
+    return Number.isFinite(n) ? String(n) : "–";
+  }
+
+  function age(sinceMs) {
+    if (!Number.isFinite(sinceMs)) return "–";
+    const s = Math.max(0, Math.floor((Date.now() - sinceMs) / 1000));
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m${pad2(s % 60)}s`;
+    if (s < 86400) return `${Math.floor(s / 3600)}h${pad2(Math.floor((s % 3600) / 60))}m`;
+    return `${Math.floor(s / 86400)}d`;
+  }
+
+  function span(cls, text, title) {
+    const el = document.createElement("span");
+    el.className = cls;
+    el.textContent = text;
+    if (title) el.title = title;
+    return el;
+  }
+
+  function emptyItem(text) {
+    const li = document.createElement("li");
+    li.className = "placeholder";
+    li.textContent = text;
+    return li;
+  }
+
+  function renderActors(tree) {
+    if (!tree || typeof tree !== "object") return;
+    const sup = tree.supervisor && typeof tree.supervisor === "object" ? tree.supervisor : {};
+    const status = String(sup.status ?? "unknown");
+    ui.actorsSupervisor.className = "actor-supervisor";
+    ui.actorsSupervisor.dataset.status = status;
+    ui.actorsSupervisor.replaceChildren(
+      span("actor-kind", "supervisor"),
+      span("actor-id", String(sup.actor_id ?? "")),
+      span("actor-status", status),
+      span("actor-num", `${num(sup.children)} children`)
+    );
+
+    const roomsList = Array.isArray(tree.rooms) ? tree.rooms : [];
+    ui.actorsRooms.replaceChildren(
+      ...(roomsList.length
+        ? roomsList.map((r) => {
+            const li = document.createElement("li");
+            li.className = "actor-room";
+            li.dataset.room = String(r.name ?? "");
+            li.title = `actor ${r.actor_id ?? "?"} · history ${num(r.history)}`;
+            li.append(
+              span("actor-name", `# ${r.name ?? "?"}`),
+              span("actor-num", `${num(r.members)} ${r.members === 1 ? "member" : "members"}`),
+              span("actor-num", `seq ${num(r.last_seq)}`)
+            );
+            return li;
+          })
+        : [emptyItem("no rooms")])
+    );
+
+    const conns = Array.isArray(tree.connections) ? tree.connections : [];
+    ui.actorsConnections.replaceChildren(
+      ...(conns.length
+        ? conns.map((c) => {
+            const li = document.createElement("li");
+            li.className = "actor-connection";
+            li.dataset.id = String(c.id ?? "");
+            if (me !== null && c.id === me.id) li.dataset.me = "true";
+            const head = document.createElement("div");
+            head.className = "actor-line";
+            head.append(
+              span("actor-name", String(c.name ?? "?") + (me !== null && c.id === me.id ? " (you)" : "")),
+              span("actor-num", `#${num(c.id)}`, "connection id"),
+              span("actor-id", String(c.actor_id ?? ""), "actor id")
+            );
+            const stats = document.createElement("div");
+            stats.className = "actor-line actor-stats";
+            const depth = Number.isFinite(c.queue_depth) ? c.queue_depth : 0;
+            const q = span("actor-num actor-queue", `q${num(c.queue_depth)}`, "outbound queue depth");
+            if (depth > 0) q.dataset.busy = "true";
+            stats.append(
+              span("actor-num", `↑${num(c.messages_in)}`, "messages in"),
+              span("actor-num", `↓${num(c.messages_out)}`, "messages out"),
+              q,
+              span("actor-num actor-age", age(c.connected_since_ms), "connected for")
+            );
+            const roomsLine = document.createElement("div");
+            roomsLine.className = "actor-line actor-rooms-line";
+            const names = Array.isArray(c.rooms) ? c.rooms.map((r) => `#${r}`).join(" ") : "";
+            roomsLine.append(span("actor-rooms", names || "—"));
+            li.append(head, stats, roomsLine);
+            return li;
+          })
+        : [emptyItem("no connections")])
+    );
+
+    const events = Array.isArray(tree.events) ? tree.events.slice().reverse() : [];
+    ui.actorsEvents.replaceChildren(
+      ...(events.length
+        ? events.map((e) => {
+            const li = document.createElement("li");
+            li.className = "actor-event";
+            const kind = ["started", "stopped", "failed"].includes(e.event) ? e.event : "other";
+            li.dataset.event = kind;
+            li.append(
+              span("actor-id", String(e.actor_id ?? "")),
+              span("actor-event-name", String(e.event ?? "?")),
+              span("actor-label", e.label ? `(${e.label})` : e.kind ? `(${e.kind})` : "")
+            );
+            if (e.reason) li.append(span("actor-reason", `: ${e.reason}`));
+            const when = Number.isFinite(e.ts) ? new Date(e.ts).toLocaleTimeString() : "";
+            li.title = [when, e.kind, e.label, e.reason].filter(Boolean).join(" · ");
+            return li;
+          })
+        : [emptyItem("no events yet")])
+    );
+  }
+
+  // Below ~1024px (actors) and ~640px (rooms) the panels are hidden; these buttons show them
+  // as an overlay.
+  function setPanelOpen(panel, button, open) {
+    panel.dataset.open = open ? "true" : "false";
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  function closePanelsOverlay() {
+    setPanelOpen(ui.roomsPanel, ui.toggleRooms, false);
+  }
+
+  ui.toggleActors.addEventListener("click", () => {
+    const open = ui.actorsPanel.dataset.open !== "true";
+    setPanelOpen(ui.actorsPanel, ui.toggleActors, open);
+    if (open) {
+      setPanelOpen(ui.roomsPanel, ui.toggleRooms, false);
+      pollActorsSoon(0);
+      ui.actorsClose.focus();
+    }
+  });
+  ui.actorsClose.addEventListener("click", () => {
+    setPanelOpen(ui.actorsPanel, ui.toggleActors, false);
+    ui.toggleActors.focus();
+  });
+  ui.toggleRooms.addEventListener("click", () => {
+    const open = ui.roomsPanel.dataset.open !== "true";
+    setPanelOpen(ui.roomsPanel, ui.toggleRooms, open);
+    if (open) setPanelOpen(ui.actorsPanel, ui.toggleActors, false);
+  });
+  // A click outside an open overlay closes it.
+  document.addEventListener("click", (ev) => {
+    for (const [panel, button] of [
+      [ui.actorsPanel, ui.toggleActors],
+      [ui.roomsPanel, ui.toggleRooms],
+    ]) {
+      if (panel.dataset.open !== "true") continue;
+      if (panel.contains(ev.target) || button.contains(ev.target)) continue;
+      if (getComputedStyle(panel).position !== "fixed") continue; // part of the layout, not an overlay
+      setPanelOpen(panel, button, false);
+    }
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape" || ev.defaultPrevented) return;
+    if (ui.actorsPanel.dataset.open === "true") {
+      setPanelOpen(ui.actorsPanel, ui.toggleActors, false);
+      ui.toggleActors.focus();
+    } else if (ui.roomsPanel.dataset.open === "true") {
+      setPanelOpen(ui.roomsPanel, ui.toggleRooms, false);
+      ui.toggleRooms.focus();
+    }
   });
 
   // ---------------------------------------------------------------- broadcast over HTTP
@@ -701,9 +1575,11 @@
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") {
       pollHealthSoon(0);
+      pollActorsSoon(0);
       reconnectNow();
     } else {
       stopHealth();
+      stopActors();
     }
   });
 
@@ -713,6 +1589,7 @@
     stopped = true;
     clearReconnect();
     stopHealth();
+    stopActors();
     if (ws) {
       const sock = ws;
       ws = null;
@@ -736,5 +1613,6 @@
 
   setText(ui.wsUrl, cfg.wsUrl || "no server address");
   setCounts(NaN, NaN);
+  getRoom(LOBBY);
   connect();
 })();

@@ -26,7 +26,7 @@ use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tauri_ractor_websocket::protocol::{MessageKind, ServerMessage};
+use tauri_ractor_websocket::protocol::{Level, NotificationSource, ServerMessage};
 use tokio::sync::broadcast;
 
 /// Same as the real server (`server/websocket.rs`): tungstenite's read chunk and write batch.
@@ -96,13 +96,13 @@ async fn broadcast_text(hub: Arc<Hub>, request: BroadcastRequest) -> Response {
     *last_seq += 1;
     let seq = *last_seq;
     // Encoded once; every subscriber gets a clone of the same reference-counted bytes.
-    let frame: Utf8Bytes = ServerMessage::Message {
-        kind: MessageKind::Broadcast,
+    let frame: Utf8Bytes = ServerMessage::Notification {
+        source: NotificationSource::Broadcast,
         room: "lobby".to_owned(),
         seq,
-        sender: "broadcast".to_owned(),
-        sender_id: None,
+        title: "Broadcast".to_owned(),
         text: request.message,
+        level: Level::Info,
         ts: tauri_ractor_websocket::actors::room::unix_millis(),
     }
     .to_json()

@@ -68,6 +68,10 @@ pub struct Cli {
     #[arg(long, env = "TRW_OUTBOUND_QUEUE_BYTES")]
     pub outbound_queue_bytes: Option<usize>,
 
+    /// Numbered messages each room keeps for late joiners and resumes [default: 500].
+    #[arg(long, env = "TRW_HISTORY", value_parser = clap::value_parser!(u64).range(1..))]
+    pub history: Option<u64>,
+
     /// Seconds between pings to each client [default: 10].
     #[arg(long, env = "TRW_HEARTBEAT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_secs: Option<u64>,
@@ -96,6 +100,9 @@ impl Cli {
             outbound_queue_bytes: self
                 .outbound_queue_bytes
                 .unwrap_or(defaults.outbound_queue_bytes),
+            history_limit: self
+                .history
+                .map_or(defaults.history_limit, |kept| kept as usize),
             heartbeat_interval: self
                 .heartbeat_secs
                 .map_or(defaults.heartbeat_interval, Duration::from_secs),

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// Refused messages in a row after which a flooding client is closed with 1008.
     pub rate_limit_strikes: u32,
+    /// Numbered frames each room keeps for late joiners and resumes.
+    pub history_limit: usize,
     /// Most WebSockets open at once; more get HTTP 503 before the upgrade.
     /// `None`: derived at start from the open-file limit (see [`crate::os_limits`]).
     pub max_connections: Option<usize>,
@@ -58,6 +60,7 @@ impl Default for ServerConfig {
             rate_limit_burst: 40,
             rate_limit_strikes: 40,
             max_connections: None,
+            history_limit: 500,
         }
     }
 }

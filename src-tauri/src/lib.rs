@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod headless;
 pub mod logging;
+pub mod metrics;
 pub mod os_limits;
 pub mod protocol;
 pub mod server;

@@ -41,8 +41,18 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects and waits until the lobby has taken the client in (`welcome`, then `joined`).
     pub async fn connect(addr: SocketAddr) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        let (mut client, _welcome) = Client::connect_with(addr, "").await;
+        let joined = client.next_of_type("joined").await;
+        assert_eq!(joined["room"], "lobby");
+        client
+    }
+
+    /// Connects with query parameters (`name=...&since=...`); returns the client and its
+    /// welcome frame, before anything else is read.
+    pub async fn connect_with(addr: SocketAddr, query: &str) -> (Client, Value) {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?{query}"))
             .await
             .expect("WebSocket handshake succeeds");
         let mut client = Client {
@@ -60,7 +70,31 @@ impl Client {
             .as_str()
             .expect("welcome has a name")
             .to_owned();
-        client
+        (client, welcome)
+    }
+
+    /// The next frame of the given `type`, skipping others.
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// The next numbered frame (`message` or `notification`), skipping others.
+    pub async fn next_numbered(&mut self) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if frame["type"] == "message" || frame["type"] == "notification" {
+                return frame;
+            }
+        }
+    }
+
+    pub async fn send_json(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
     }
 
     pub async fn send_text(&mut self, text: &str) {
@@ -71,8 +105,8 @@ impl Client {
     }
 
     pub async fn send_chat(&mut self, text: &str) {
-        let frame = serde_json::json!({"type": "chat", "text": text}).to_string();
-        self.send_text(&frame).await;
+        self.send_json(serde_json::json!({"type": "chat", "text": text}))
+            .await;
     }
 
     /// The next JSON text frame (pings and pongs are skipped). Panics on close or timeout.

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod connection;
+pub mod lifecycle_log;
 pub mod outbox;
 pub mod rate_limit;
 pub mod room;

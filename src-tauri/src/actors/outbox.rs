@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{ConnectionStats, Metrics};
 use crate::protocol::CloseCode;
 
 /// How long the writer tries to get a close frame out before it gives up on the client.
@@ -58,6 +59,7 @@ pub struct Outbox {
     /// Payload bytes queued and not yet handed to the socket.
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +78,8 @@ impl Outbox {
         sink: SplitSink<WebSocket, Message>,
         limits: OutboxLimits,
         heartbeat: Duration,
+        stats: Arc<ConnectionStats>,
+        metrics: Arc<Metrics>,
     ) -> Outbox {
         let (queue, receiver) = mpsc::channel(limits.frames.max(1));
         let close = Arc::new(CloseSignal::default());
@@ -85,6 +89,8 @@ impl Outbox {
             queue: receiver,
             close: Arc::clone(&close),
             queued_bytes: Arc::clone(&queued_bytes),
+            stats,
+            metrics: Arc::clone(&metrics),
         };
         tokio::spawn(writer.run(heartbeat));
         Outbox {
@@ -92,6 +98,7 @@ impl Outbox {
             close,
             queued_bytes,
             max_bytes: limits.bytes.max(1),
+            metrics,
         }
     }
 
@@ -102,20 +109,24 @@ impl Outbox {
         }
         let size = payload_len(&frame);
         if self.queued_bytes.load(Ordering::Relaxed) + size > self.max_bytes {
-            self.close(CloseCode::SlowConsumer);
-            return Delivery::Overflowed;
+            return self.overflow();
         }
         match self.queue.try_send(frame) {
             Ok(()) => {
                 self.queued_bytes.fetch_add(size, Ordering::Relaxed);
                 Delivery::Queued
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(CloseCode::SlowConsumer);
-                Delivery::Overflowed
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.overflow(),
             Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
         }
+    }
+
+    fn overflow(&self) -> Delivery {
+        if self.close_code().is_none() {
+            Metrics::count(&self.metrics.queue_overflows);
+        }
+        self.close(CloseCode::SlowConsumer);
+        Delivery::Overflowed
     }
 
     /// Queues a text frame that is already encoded (and possibly shared with other clients).
@@ -157,6 +168,8 @@ struct Writer {
     queue: mpsc::Receiver<Message>,
     close: Arc<CloseSignal>,
     queued_bytes: Arc<AtomicUsize>,
+    stats: Arc<ConnectionStats>,
+    metrics: Arc<Metrics>,
 }
 
 impl Writer {
@@ -224,6 +237,8 @@ impl Writer {
     async fn feed(&mut self, frame: Message) -> Result<(), axum::Error> {
         self.queued_bytes
             .fetch_sub(payload_len(&frame), Ordering::Relaxed);
+        Metrics::count(&self.stats.messages_out);
+        Metrics::count(&self.metrics.messages_out);
         self.sink.feed(frame).await
     }
 }

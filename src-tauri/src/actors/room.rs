@@ -1,24 +1,34 @@
-//! A room actor: numbers messages and fans them out to its members.
+//! A room actor: numbers messages, keeps recent history, tracks presence and fans out.
 //!
-//! The room is the single writer of its sequence counter, which is what makes the numbering
-//! gap-free and strictly increasing without any lock: the actor handles one message at a time.
+//! The room is the single writer of its sequence counter and its history, which is what makes
+//! numbering gap-free and resume exact without any lock: the actor handles one message at a time,
+//! so a `Join` (member added, backlog sent) and a `Post` can never interleave. A client that
+//! resumes gets exactly the frames it missed, then live frames, in order.
 //!
-//! Fan-out is the hot path. The room encodes each message **once** into a shared, reference
-//! counted [`Utf8Bytes`] and hands a clone (a pointer copy) to every member's [`Outbox`].
-//! Delivery never waits: a member whose queue is full is closed as a slow consumer, and the
-//! others are not held up.
+//! Why an actor per room rather than a ractor process group? A group is only a membership list;
+//! a room also owns state that must change atomically with delivery (sequence numbers, history,
+//! the presence list). An actor gives us that for free.
+//!
+//! Fan-out is the hot path. Each frame is encoded **once** into a shared, reference-counted
+//! [`Utf8Bytes`] and every member's [`Outbox`] gets a clone (a pointer copy). Delivery never
+//! waits: a member whose queue is full is closed as a slow consumer and dropped from the room.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::outbox::{Delivery, Outbox};
-use crate::protocol::{MessageKind, ServerMessage};
+use crate::protocol::{
+    Level, MemberView, MessageKind, NoticeEvent, NotificationSource, ServerMessage,
+};
 
-/// The room every connection starts in.
+/// The room every connection starts in and cannot leave.
 pub const LOBBY: &str = "lobby";
+
+/// How many of the most recent frames a plain join (without `since`) replays.
+pub const JOIN_BACKLOG: usize = 50;
 
 /// A member as the room sees it: enough to address and label it.
 #[derive(Debug, Clone)]
@@ -28,13 +38,20 @@ pub struct Member {
     pub outbox: Outbox,
 }
 
-/// A message offered to the room.
+/// A numbered frame offered to the room.
 #[derive(Debug, Clone)]
-pub struct Post {
-    pub kind: MessageKind,
-    pub sender: String,
-    pub sender_id: Option<u64>,
-    pub text: String,
+pub enum Post {
+    Chat {
+        sender: String,
+        sender_id: u64,
+        text: String,
+    },
+    Notification {
+        source: NotificationSource,
+        title: String,
+        text: String,
+        level: Level,
+    },
 }
 
 /// What the room did with a [`Post`].
@@ -44,16 +61,41 @@ pub struct PostReceipt {
     pub delivered_to: usize,
 }
 
+/// A room's vital signs, for the actor inspector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomStats {
+    pub name: String,
+    pub members: usize,
+    pub last_seq: u64,
+    pub history: usize,
+}
+
 /// Messages a room understands.
 pub enum RoomMsg {
-    Join(Member),
+    /// Add (or re-add) a member; `since` asks for a resume after that sequence number.
+    Join {
+        member: Member,
+        since: Option<u64>,
+    },
     Leave {
         id: u64,
     },
+    Renamed {
+        id: u64,
+        name: String,
+    },
     /// Post and do not wait (chat from a connection actor).
     Post(Post),
-    /// Post and answer with the receipt (the HTTP `/broadcast` endpoint waits for it).
+    /// Post and answer with the receipt (the HTTP endpoints wait for it).
     PostAndReply(Post, RpcReplyPort<PostReceipt>),
+    Stats(RpcReplyPort<RoomStats>),
+}
+
+/// What a room starts with.
+pub struct RoomArgs {
+    pub name: String,
+    /// Frames kept for late joiners and resumes.
+    pub history_limit: usize,
 }
 
 /// The room's behaviour; its data lives in [`RoomState`].
@@ -63,23 +105,29 @@ pub struct RoomActor;
 pub struct RoomState {
     name: String,
     last_seq: u64,
-    members: HashMap<u64, Member>,
+    /// Ordered by id, so presence lists are stable.
+    members: BTreeMap<u64, Member>,
+    /// The most recent numbered frames, oldest first, already encoded.
+    history: VecDeque<(u64, Utf8Bytes)>,
+    history_limit: usize,
 }
 
 impl Actor for RoomActor {
     type Msg = RoomMsg;
     type State = RoomState;
-    type Arguments = String;
+    type Arguments = RoomArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        name: String,
+        args: RoomArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(RoomState {
-            name,
+            name: args.name,
             last_seq: 0,
-            members: HashMap::new(),
+            members: BTreeMap::new(),
+            history: VecDeque::new(),
+            history_limit: args.history_limit.max(1),
         })
     }
 
@@ -90,12 +138,9 @@ impl Actor for RoomActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RoomMsg::Join(member) => {
-                state.members.insert(member.id, member);
-            }
-            RoomMsg::Leave { id } => {
-                state.members.remove(&id);
-            }
+            RoomMsg::Join { member, since } => state.join(member, since),
+            RoomMsg::Leave { id } => state.leave(id),
+            RoomMsg::Renamed { id, name } => state.rename(id, name),
             RoomMsg::Post(post) => {
                 state.publish(post);
             }
@@ -104,44 +149,181 @@ impl Actor for RoomActor {
                 // The caller may have timed out and gone; that is its business.
                 let _ = reply.send(receipt);
             }
+            RoomMsg::Stats(reply) => {
+                let _ = reply.send(RoomStats {
+                    name: state.name.clone(),
+                    members: state.members.len(),
+                    last_seq: state.last_seq,
+                    history: state.history.len(),
+                });
+            }
         }
         Ok(())
     }
 }
 
 impl RoomState {
-    /// Numbers the post, encodes it once and queues it for every member.
-    fn publish(&mut self, post: Post) -> PostReceipt {
-        self.last_seq += 1;
-        let frame: Utf8Bytes = ServerMessage::Message {
-            kind: post.kind,
+    fn join(&mut self, member: Member, since: Option<u64>) {
+        let is_new = !self.members.contains_key(&member.id);
+        let (backlog, gap) = self.backlog(since);
+        let joined = ServerMessage::Joined {
             room: self.name.clone(),
-            seq: self.last_seq,
-            sender: post.sender,
-            sender_id: post.sender_id,
-            text: post.text,
-            ts: unix_millis(),
+            last_seq: self.last_seq,
+            members: self.member_views(Some(&member)),
+            resumed_from: since,
+            gap,
+        };
+        // The joiner's own frames first: `joined`, then the backlog, in order.
+        member.outbox.deliver_text(encode(&joined));
+        for frame in backlog {
+            member.outbox.deliver_text(frame);
         }
-        .to_json()
-        .into();
-
-        let mut delivered_to = 0;
-        // A member whose connection already closed is dropped here rather than waiting for
-        // its `Leave`: a connection actor that panicked never sends one.
-        self.members.retain(
-            |_, member| match member.outbox.deliver_text(frame.clone()) {
-                Delivery::Queued => {
-                    delivered_to += 1;
-                    true
-                }
-                Delivery::Overflowed | Delivery::Closed => false,
-            },
-        );
-        PostReceipt {
-            seq: self.last_seq,
-            delivered_to,
+        let (id, name) = (member.id, member.name.clone());
+        self.members.insert(id, member);
+        if is_new {
+            self.announce(NoticeEvent::Joined, id, name, None);
         }
     }
+
+    /// The frames a joiner should receive, and whether some it asked for are gone.
+    fn backlog(&self, since: Option<u64>) -> (Vec<Utf8Bytes>, bool) {
+        match since {
+            None => {
+                let skip = self.history.len().saturating_sub(JOIN_BACKLOG);
+                (
+                    self.history
+                        .iter()
+                        .skip(skip)
+                        .map(|(_, f)| f.clone())
+                        .collect(),
+                    false,
+                )
+            }
+            Some(since) => {
+                let oldest_kept = self
+                    .history
+                    .front()
+                    .map_or(self.last_seq + 1, |(seq, _)| *seq);
+                // Missing frames are gone if they predate the history, or if the client has
+                // seen numbers this room never issued (the server restarted).
+                let gap = since + 1 < oldest_kept || since > self.last_seq;
+                let frames = self
+                    .history
+                    .iter()
+                    .filter(|(seq, _)| gap || *seq > since)
+                    .map(|(_, frame)| frame.clone())
+                    .collect();
+                (frames, gap)
+            }
+        }
+    }
+
+    fn leave(&mut self, id: u64) {
+        if let Some(member) = self.members.remove(&id) {
+            self.announce(NoticeEvent::Left, id, member.name, None);
+        }
+    }
+
+    fn rename(&mut self, id: u64, name: String) {
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
+        let old_name = std::mem::replace(&mut member.name, name.clone());
+        self.announce(NoticeEvent::Renamed, id, name, Some(old_name));
+    }
+
+    /// Tells every member what happened and who is here now.
+    fn announce(&self, event: NoticeEvent, id: u64, name: String, old_name: Option<String>) {
+        let notice = encode(&ServerMessage::Notice {
+            room: self.name.clone(),
+            event,
+            id,
+            name,
+            old_name,
+            ts: unix_millis(),
+        });
+        let presence = encode(&ServerMessage::Presence {
+            room: self.name.clone(),
+            members: self.member_views(None),
+        });
+        self.fan_out(&notice);
+        self.fan_out(&presence);
+    }
+
+    fn member_views(&self, extra: Option<&Member>) -> Vec<MemberView> {
+        let mut views: Vec<MemberView> = self
+            .members
+            .values()
+            .filter(|member| extra.is_none_or(|extra| extra.id != member.id))
+            .chain(extra)
+            .map(|member| MemberView {
+                id: member.id,
+                name: member.name.clone(),
+            })
+            .collect();
+        views.sort_by_key(|view| view.id);
+        views
+    }
+
+    /// Numbers the post, keeps it, encodes it once and queues it for every member.
+    fn publish(&mut self, post: Post) -> PostReceipt {
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        let room = self.name.clone();
+        let ts = unix_millis();
+        let message = match post {
+            Post::Chat {
+                sender,
+                sender_id,
+                text,
+            } => ServerMessage::Message {
+                kind: MessageKind::Chat,
+                room,
+                seq,
+                sender,
+                sender_id: Some(sender_id),
+                text,
+                ts,
+            },
+            Post::Notification {
+                source,
+                title,
+                text,
+                level,
+            } => ServerMessage::Notification {
+                source,
+                room,
+                seq,
+                title,
+                text,
+                level,
+                ts,
+            },
+        };
+        let frame = encode(&message);
+        self.history.push_back((seq, frame.clone()));
+        if self.history.len() > self.history_limit {
+            self.history.pop_front();
+        }
+        let delivered_to = self.fan_out(&frame);
+        PostReceipt { seq, delivered_to }
+    }
+
+    /// Queues `frame` for every member; returns how many accepted it.
+    ///
+    /// A member whose connection is closing stays listed until its `Leave` arrives (from its
+    /// actor's `post_stop`, or from the supervisor if the actor failed), so that its departure
+    /// is announced exactly once.
+    fn fan_out(&self, frame: &Utf8Bytes) -> usize {
+        self.members
+            .values()
+            .filter(|member| member.outbox.deliver_text(frame.clone()) == Delivery::Queued)
+            .count()
+    }
+}
+
+fn encode(message: &ServerMessage) -> Utf8Bytes {
+    message.to_json().into()
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).

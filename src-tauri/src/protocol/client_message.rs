@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::actors::room::LOBBY;
+
 /// One decoded client frame.
 ///
 /// `deny_unknown_fields` is deliberately *not* set: a newer client may add fields, and an older
@@ -9,6 +11,29 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// Say something in the room. Plain (non-JSON) text frames decode to this too.
-    Chat { text: String },
+    /// Say something in a room. Plain (non-JSON) text frames decode to this too, for the lobby.
+    Chat {
+        #[serde(default = "lobby")]
+        room: String,
+        text: String,
+    },
+    /// Change this connection's name.
+    Rename { name: String },
+    /// Enter a room; with `since`, resume after that sequence number.
+    Join {
+        room: String,
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    /// Leave a room (not the lobby).
+    Leave { room: String },
+    /// A private message to one connection.
+    Direct { to: u64, text: String },
+}
+
+/// Every `type` a client may send, for error messages.
+pub const CLIENT_MESSAGE_TYPES: [&str; 5] = ["chat", "rename", "join", "leave", "direct"];
+
+fn lobby() -> String {
+    LOBBY.to_owned()
 }

@@ -4,7 +4,7 @@
 //! anything else is plain chat text. That keeps `websocat` and friends usable as clients
 //! while still telling a JSON client exactly what it got wrong.
 
-use super::{ClientMessage, ErrorCode, MAX_TEXT_BYTES};
+use super::{names, ClientMessage, ErrorCode, CLIENT_MESSAGE_TYPES, MAX_TEXT_BYTES};
 
 /// Why a text frame was refused. Becomes an `error` frame; never closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,7 @@ pub fn decode_client_text(frame: &str) -> Result<ClientMessage, DecodeError> {
         decode_json(frame)?
     } else {
         ClientMessage::Chat {
+            room: crate::actors::room::LOBBY.to_owned(),
             text: frame.to_owned(),
         }
     };
@@ -49,7 +50,10 @@ fn decode_json(frame: &str) -> Result<ClientMessage, DecodeError> {
         match unknown_type {
             Some(kind) if error.is_data() && !is_known_type(&kind) => DecodeError::new(
                 ErrorCode::UnknownType,
-                format!("unknown message type {kind:?}; expected one of: chat"),
+                format!(
+                    "unknown message type {kind:?}; expected one of: {}",
+                    CLIENT_MESSAGE_TYPES.join(", ")
+                ),
             ),
             _ => DecodeError::new(
                 ErrorCode::InvalidJson,
@@ -60,30 +64,56 @@ fn decode_json(frame: &str) -> Result<ClientMessage, DecodeError> {
 }
 
 fn is_known_type(kind: &str) -> bool {
-    matches!(kind, "chat")
+    CLIENT_MESSAGE_TYPES.contains(&kind)
 }
 
+/// Checks the limits every text obeys, and normalizes names. Names of connections and rooms
+/// are checked here too, so actors only ever see valid values.
 fn validate(message: ClientMessage) -> Result<ClientMessage, DecodeError> {
-    match message {
-        ClientMessage::Chat { text } => {
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(DecodeError::new(ErrorCode::EmptyText, "chat text is empty"));
-            }
-            if text.len() > MAX_TEXT_BYTES {
-                return Err(DecodeError::new(
-                    ErrorCode::TextTooLong,
-                    format!(
-                        "chat text is {} bytes; the limit is {MAX_TEXT_BYTES}",
-                        text.len()
-                    ),
-                ));
-            }
-            Ok(ClientMessage::Chat {
-                text: text.to_owned(),
-            })
-        }
+    Ok(match message {
+        ClientMessage::Chat { room, text } => ClientMessage::Chat {
+            room: room_name(&room)?,
+            text: checked_text(&text)?,
+        },
+        ClientMessage::Direct { to, text } => ClientMessage::Direct {
+            to,
+            text: checked_text(&text)?,
+        },
+        ClientMessage::Rename { name } => ClientMessage::Rename {
+            name: names::validate_display_name(&name)
+                .map_err(|reason| DecodeError::new(ErrorCode::InvalidName, reason))?,
+        },
+        ClientMessage::Join { room, since } => ClientMessage::Join {
+            room: room_name(&room)?,
+            since,
+        },
+        ClientMessage::Leave { room } => ClientMessage::Leave {
+            room: room_name(&room)?,
+        },
+    })
+}
+
+fn room_name(room: &str) -> Result<String, DecodeError> {
+    names::validate_room_name(room)
+        .map_err(|reason| DecodeError::new(ErrorCode::InvalidRoom, reason))
+}
+
+/// Trimmed, non-empty and at most [`MAX_TEXT_BYTES`].
+pub fn checked_text(text: &str) -> Result<String, DecodeError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DecodeError::new(ErrorCode::EmptyText, "the text is empty"));
     }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(DecodeError::new(
+            ErrorCode::TextTooLong,
+            format!(
+                "the text is {} bytes; the limit is {MAX_TEXT_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 #[cfg(test)]
@@ -93,7 +123,13 @@ mod tests {
     #[test]
     fn json_chat_decodes() {
         let decoded = decode_client_text(r#"{"type":"chat","text":"hi"}"#);
-        assert_eq!(decoded, Ok(ClientMessage::Chat { text: "hi".into() }));
+        assert_eq!(
+            decoded,
+            Ok(ClientMessage::Chat {
+                room: "lobby".into(),
+                text: "hi".into()
+            })
+        );
     }
 
     #[test]
@@ -102,6 +138,7 @@ mod tests {
         assert_eq!(
             decoded,
             Ok(ClientMessage::Chat {
+                room: "lobby".into(),
                 text: "hello there".into()
             })
         );
@@ -124,6 +161,42 @@ mod tests {
     fn missing_field_is_invalid_json() {
         let error = decode_client_text(r#"{"type":"chat"}"#).unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidJson);
+    }
+
+    #[test]
+    fn every_message_type_decodes_and_is_normalized() {
+        assert_eq!(
+            decode_client_text(r#"{"type":"join","room":"Dev","since":3}"#),
+            Ok(ClientMessage::Join {
+                room: "dev".into(),
+                since: Some(3)
+            })
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"rename","name":"  alice "}"#),
+            Ok(ClientMessage::Rename {
+                name: "alice".into()
+            })
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"direct","to":7,"text":"psst"}"#),
+            Ok(ClientMessage::Direct {
+                to: 7,
+                text: "psst".into()
+            })
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"leave","room":"no spaces"}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRoom
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"rename","name":""}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidName
+        );
     }
 
     #[test]
@@ -153,7 +226,7 @@ mod properties {
 
         #[test]
         fn arbitrary_text_never_panics(frame in any::<String>()) {
-            if let Ok(ClientMessage::Chat { text }) = decode_client_text(&frame) {
+            if let Ok(ClientMessage::Chat { text, .. }) = decode_client_text(&frame) {
                 prop_assert!(!text.is_empty() && text.len() <= MAX_TEXT_BYTES);
                 prop_assert_eq!(text.trim(), text.as_str());
             }
@@ -168,7 +241,7 @@ mod properties {
             let well_formed = serde_json::json!({"type": kind, "text": text}).to_string();
             let outcome = decode_client_text(&well_formed);
             if kind == "chat" && !text.trim().is_empty() && text.trim().len() <= MAX_TEXT_BYTES {
-                prop_assert_eq!(outcome, Ok(ClientMessage::Chat { text: text.trim().to_owned() }));
+                prop_assert_eq!(outcome, Ok(ClientMessage::Chat { room: "lobby".to_owned(), text: text.trim().to_owned() }));
             } else {
                 prop_assert!(outcome.is_err());
             }

@@ -8,12 +8,15 @@
 mod client_message;
 mod close_code;
 mod decode;
+pub mod names;
 mod server_message;
 
-pub use client_message::ClientMessage;
+pub use client_message::{ClientMessage, CLIENT_MESSAGE_TYPES};
 pub use close_code::CloseCode;
 pub use decode::{decode_client_text, DecodeError};
-pub use server_message::{ErrorCode, MessageKind, ServerMessage};
+pub use server_message::{
+    ErrorCode, Level, MemberView, MessageKind, NoticeEvent, NotificationSource, ServerMessage,
+};
 
 /// Longest chat or broadcast text accepted, in bytes.
 pub const MAX_TEXT_BYTES: usize = 8192;

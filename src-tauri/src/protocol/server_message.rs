@@ -1,13 +1,49 @@
 //! Frames the server sends to clients.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Whether a `message` frame came from a client or from the HTTP `/broadcast` endpoint.
+/// What a `message` frame carries. Only chat today; the field leaves room for more kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     Chat,
+}
+
+/// Which HTTP endpoint a `notification` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationSource {
+    /// `GET`/`POST /broadcast`.
     Broadcast,
+    /// `POST /api/notify`.
+    Notify,
+}
+
+/// How a notification should look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    #[default]
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+/// What happened to a room member, in a `notice` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeEvent {
+    Joined,
+    Left,
+    Renamed,
+}
+
+/// A room member as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberView {
+    pub id: u64,
+    pub name: String,
 }
 
 /// Machine-readable reason carried by an `error` frame.
@@ -19,6 +55,13 @@ pub enum ErrorCode {
     TextTooLong,
     EmptyText,
     BinaryNotSupported,
+    InvalidName,
+    NameTaken,
+    InvalidRoom,
+    NotInRoom,
+    CannotLeaveLobby,
+    TooManyRooms,
+    UnknownRecipient,
     /// The client sends faster than its rate limit; the refused message was not delivered.
     RateLimited,
     /// The server could not handle the request right now (for example while shutting down).
@@ -41,7 +84,39 @@ pub enum ServerMessage {
         instance: String,
         heartbeat_ms: u64,
     },
-    /// A chat message or a broadcast, numbered by the room that accepted it.
+    /// You are in `room` now; its backlog follows.
+    Joined {
+        room: String,
+        last_seq: u64,
+        members: Vec<MemberView>,
+        resumed_from: Option<u64>,
+        /// True when messages after `resumed_from` are no longer kept.
+        gap: bool,
+    },
+    /// You left `room`.
+    Left { room: String },
+    /// The full member list of `room`, after any change.
+    Presence {
+        room: String,
+        members: Vec<MemberView>,
+    },
+    /// Someone joined, left or was renamed. Not numbered, not kept.
+    Notice {
+        room: String,
+        event: NoticeEvent,
+        id: u64,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        old_name: Option<String>,
+        ts: u64,
+    },
+    /// Your rename succeeded.
+    Renamed {
+        id: u64,
+        name: String,
+        old_name: String,
+    },
+    /// A chat message, numbered by the room that accepted it.
     Message {
         kind: MessageKind,
         room: String,
@@ -50,6 +125,25 @@ pub enum ServerMessage {
         sender_id: Option<u64>,
         text: String,
         /// Milliseconds since the Unix epoch when the room accepted the message.
+        ts: u64,
+    },
+    /// A broadcast or a notification for everyone, numbered and kept by the lobby.
+    Notification {
+        source: NotificationSource,
+        room: String,
+        seq: u64,
+        title: String,
+        text: String,
+        level: Level,
+        ts: u64,
+    },
+    /// A private message; the sender gets the same frame as an echo.
+    Direct {
+        from_id: u64,
+        from: String,
+        to_id: u64,
+        to: String,
+        text: String,
         ts: u64,
     },
     /// Something the client sent was refused; the connection stays open.

@@ -1,4 +1,5 @@
-//! `GET /broadcast?message=TEXT` and `POST /broadcast {"message": TEXT}`: send TEXT to everyone.
+//! `GET /broadcast?message=TEXT` and `POST /broadcast {"message": TEXT}`: send TEXT to everyone,
+//! as a `notification` frame numbered and kept by the lobby.
 //!
 //! This is the bridge from the request/response world into the actor world. The handler does
 //! not touch any socket: it *calls* the room actor (a message with a reply port) and awaits the
@@ -16,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::api_error::ApiError;
 use super::state::AppState;
 use crate::actors::room::{Post, RoomMsg};
-use crate::protocol::{MessageKind, MAX_TEXT_BYTES};
+use crate::metrics::Metrics;
+use crate::protocol::{Level, NotificationSource, MAX_TEXT_BYTES};
 
 #[derive(Deserialize)]
 pub struct BroadcastRequest {
@@ -60,29 +62,46 @@ fn missing_message() -> ApiError {
 }
 
 async fn broadcast(app: &AppState, message: String) -> Result<Json<BroadcastReceipt>, ApiError> {
-    if message.trim().is_empty() {
+    let text = checked_body(&message)?;
+    let post = Post::Notification {
+        source: NotificationSource::Broadcast,
+        title: "Broadcast".to_owned(),
+        text,
+        level: Level::Info,
+    };
+    let receipt = publish_to_everyone(app, post).await?;
+    Metrics::count(&app.metrics.broadcasts);
+    Ok(receipt)
+}
+
+/// A notification text: not empty, not longer than a chat message may be.
+pub(super) fn checked_body(text: &str) -> Result<String, ApiError> {
+    if text.trim().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "empty_message",
             "the message is empty",
         ));
     }
-    if message.len() > MAX_TEXT_BYTES {
+    if text.len() > MAX_TEXT_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "message_too_long",
             format!(
                 "the message is {} bytes; the limit is {MAX_TEXT_BYTES}",
-                message.len()
+                text.len()
             ),
         ));
     }
-    let post = Post {
-        kind: MessageKind::Broadcast,
-        sender: "broadcast".to_owned(),
-        sender_id: None,
-        text: message,
-    };
+    Ok(text.to_owned())
+}
+
+/// Posts to the lobby, which every connection is in and none can leave, and waits for the
+/// receipt: the request/response side calls into the actor side, with a timeout.
+pub(super) async fn publish_to_everyone(
+    app: &AppState,
+    post: Post,
+) -> Result<Json<BroadcastReceipt>, ApiError> {
     let answer = app
         .lobby
         .call(
@@ -95,8 +114,8 @@ async fn broadcast(app: &AppState, message: String) -> Result<Json<BroadcastRece
             delivered_to: receipt.delivered_to,
             seq: receipt.seq,
         })),
-        Ok(CallResult::Timeout) => Err(unavailable("the room did not answer in time")),
-        Ok(CallResult::SenderError) | Err(_) => Err(unavailable("the room is not running")),
+        Ok(CallResult::Timeout) => Err(unavailable("the lobby did not answer in time")),
+        Ok(CallResult::SenderError) | Err(_) => Err(unavailable("the lobby is not running")),
     }
 }
 

@@ -7,6 +7,9 @@
 mod api_error;
 mod broadcast;
 mod health;
+mod inspector;
+mod metrics_endpoint;
+mod notify;
 mod request_guard;
 mod routes;
 mod state;
@@ -24,9 +27,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::room::{RoomActor, LOBBY};
-use crate::actors::supervisor::{ConnectionSupervisor, SupervisorMsg};
+use crate::actors::room::LOBBY;
+use crate::actors::supervisor::{ConnectionSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::config::ServerConfig;
+use crate::metrics::Metrics;
 use crate::protocol::CloseCode;
 pub use request_guard::RequestPolicy;
 pub use state::AppState;
@@ -115,12 +119,29 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 
     let instance = new_instance_id();
     let scope = format!("server-{instance}");
-    let (supervisor, _) = Actor::spawn(None, ConnectionSupervisor, ())
+    let supervisor_args = SupervisorArgs {
+        history_limit: config.history_limit,
+    };
+    let (supervisor, _) = Actor::spawn(None, ConnectionSupervisor, supervisor_args)
         .await
         .map_err(|error| StartError::Actors(error.to_string()))?;
-    let (lobby, _) = Actor::spawn_linked(None, RoomActor, LOBBY.to_owned(), supervisor.get_cell())
-        .await
-        .map_err(|error| StartError::Actors(error.to_string()))?;
+    let lobby = supervisor
+        .call(
+            |reply| SupervisorMsg::EnsureRoom {
+                room: LOBBY.to_owned(),
+                reply,
+            },
+            Some(config.actor_call_timeout),
+        )
+        .await;
+    let lobby = match lobby {
+        Ok(ractor::rpc::CallResult::Success(Ok(lobby))) => lobby,
+        _ => {
+            return Err(StartError::Actors(
+                "the lobby room did not start".to_owned(),
+            ))
+        }
+    };
 
     let open_file_limit = crate::os_limits::raise_open_file_limit();
     let max_connections = config
@@ -133,15 +154,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     );
 
     let policy = RequestPolicy::new(&config, local_addr);
-    let app = Arc::new(AppState::new(
+    let app = Arc::new(AppState {
         config,
         instance,
-        supervisor.clone(),
+        started: std::time::Instant::now(),
+        supervisor: supervisor.clone(),
         lobby,
         scope,
+        sockets: state::SocketCounter::default(),
+        draining: CancellationToken::new(),
         policy,
+        metrics: Arc::new(Metrics::default()),
         max_connections,
-    ));
+        next_connection_id: std::sync::atomic::AtomicU64::new(1),
+    });
     let stop_accepting = CancellationToken::new();
     let router = routes::router(Arc::clone(&app));
     let serve = axum::serve(

@@ -154,7 +154,7 @@ fn check(
             ));
         }
     }
-    let state_changing = matches!(path, "/ws" | "/broadcast");
+    let state_changing = matches!(path, "/ws" | "/broadcast" | "/api/notify");
     if state_changing {
         if let Some(origin) = headers.get(header::ORIGIN) {
             let allowed = origin

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 
 use super::state::AppState;
-use super::{broadcast, health, request_guard, static_ui, websocket};
+use super::{
+    broadcast, health, inspector, metrics_endpoint, notify, request_guard, static_ui, websocket,
+};
 
 pub fn router(app: Arc<AppState>) -> Router {
     let cors = app.policy.cors_layer();
@@ -17,6 +19,9 @@ pub fn router(app: Arc<AppState>) -> Router {
             "/broadcast",
             get(broadcast::broadcast_get).post(broadcast::broadcast_post),
         )
+        .route("/api/notify", post(notify::notify))
+        .route("/api/actors", get(inspector::actors))
+        .route("/metrics", get(metrics_endpoint::metrics))
         .fallback(static_ui::serve_ui)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&app),

@@ -12,6 +12,7 @@ use crate::actors::connection::CONNECTIONS_GROUP;
 use crate::actors::room::RoomMsg;
 use crate::actors::supervisor::SupervisorMsg;
 use crate::config::ServerConfig;
+use crate::metrics::Metrics;
 
 /// Shared, read-mostly server state. Handlers get it as `State<Arc<AppState>>`.
 pub struct AppState {
@@ -28,36 +29,14 @@ pub struct AppState {
     /// Cancelled when shutdown begins: new WebSockets are refused from then on.
     pub draining: CancellationToken,
     pub policy: RequestPolicy,
+    pub metrics: Arc<Metrics>,
     /// Most WebSockets open at once (from the config, or derived from the open-file limit).
     pub max_connections: usize,
-    next_connection_id: AtomicU64,
+    /// Starts at 1; see [`AppState::next_connection_id`].
+    pub(crate) next_connection_id: AtomicU64,
 }
 
 impl AppState {
-    pub fn new(
-        config: ServerConfig,
-        instance: String,
-        supervisor: ActorRef<SupervisorMsg>,
-        lobby: ActorRef<RoomMsg>,
-        scope: String,
-        policy: RequestPolicy,
-        max_connections: usize,
-    ) -> Self {
-        Self {
-            config,
-            instance,
-            started: Instant::now(),
-            supervisor,
-            lobby,
-            scope,
-            sockets: SocketCounter::default(),
-            draining: CancellationToken::new(),
-            policy,
-            max_connections,
-            next_connection_id: AtomicU64::new(1),
-        }
-    }
-
     /// A fresh connection id; ids are never reused within one server run.
     pub fn next_connection_id(&self) -> u64 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)

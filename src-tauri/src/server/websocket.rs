@@ -8,8 +8,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -20,9 +21,16 @@ use tokio::time::{sleep, Instant};
 
 use super::api_error::ApiError;
 use super::state::{AppState, SocketGuard};
-use crate::actors::connection::{ConnectionArgs, ConnectionMsg, RateLimit, INBOUND_IN_FLIGHT};
+use serde::Deserialize;
+
+use crate::actors::connection::{
+    ConnectionArgs, ConnectionMsg, RateLimit, INBOUND_IN_FLIGHT, MAX_ROOMS_PER_CONNECTION,
+};
 use crate::actors::outbox::{Outbox, OutboxLimits};
+use crate::actors::room::unix_millis;
 use crate::actors::supervisor::SupervisorMsg;
+use crate::metrics::{ConnectionStats, DisconnectReason, Metrics};
+use crate::protocol::names::validate_room_name;
 use crate::protocol::CloseCode;
 
 /// tungstenite reads in chunks of this size. Its default (128 KiB) would dominate the memory
@@ -32,12 +40,23 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Frames are gathered up to this size before a write, so a burst becomes one syscall.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
+/// `?name=alice&since=lobby:120,dev:33`, both optional: what a reconnecting client sends.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConnectParams {
+    name: Option<String>,
+    since: Option<String>,
+}
+
 pub async fn upgrade(
     State(app): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    params: Result<Query<ConnectParams>, QueryRejection>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // Malformed parameters are ignored: the client still gets a connection, just no resume.
+    let params = params.map(|Query(params)| params).unwrap_or_default();
     if app.draining.is_cancelled() {
+        Metrics::count(&app.metrics.connections_refused);
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
@@ -46,6 +65,7 @@ pub async fn upgrade(
         .into_response();
     }
     let Some(slot) = app.sockets.try_open(app.max_connections) else {
+        Metrics::count(&app.metrics.connections_refused);
         tracing::warn!(max = app.max_connections, %peer, "refused a WebSocket: connection cap reached");
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -63,28 +83,40 @@ pub async fn upgrade(
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| run_connection(app, socket, peer, slot))
+        .on_upgrade(move |socket| run_connection(app, socket, peer, params, slot))
 }
 
 async fn run_connection(
     app: Arc<AppState>,
     socket: WebSocket,
     peer: SocketAddr,
+    params: ConnectParams,
     _slot: SocketGuard,
 ) {
+    Metrics::count(&app.metrics.connections_opened);
     let id = app.next_connection_id();
+    let stats = Arc::new(ConnectionStats::new(unix_millis()));
     let (sink, stream) = socket.split();
     let limits = OutboxLimits {
         frames: app.config.outbound_queue_frames,
         bytes: app.config.outbound_queue_bytes,
     };
-    let outbox = Outbox::spawn_writer(sink, limits, app.config.heartbeat_interval);
+    let outbox = Outbox::spawn_writer(
+        sink,
+        limits,
+        app.config.heartbeat_interval,
+        Arc::clone(&stats),
+        Arc::clone(&app.metrics),
+    );
 
     let args = ConnectionArgs {
         id,
-        name: format!("guest-{id}"),
+        name: String::new(), // chosen by the supervisor
+        name_refusal: None,
         outbox: outbox.clone(),
+        supervisor: app.supervisor.clone(),
         lobby: app.lobby.clone(),
+        resume: parse_since(params.since.as_deref()),
         scope: app.scope.clone(),
         instance: app.instance.clone(),
         heartbeat_ms: app.config.heartbeat_interval.as_millis() as u64,
@@ -93,11 +125,20 @@ async fn run_connection(
             burst: app.config.rate_limit_burst,
             strikes: app.config.rate_limit_strikes,
         },
+        call_timeout: app.config.actor_call_timeout,
+        stats: Arc::clone(&stats),
+        metrics: Arc::clone(&app.metrics),
     };
+    let requested_name = params.name;
     let started = app
         .supervisor
         .call(
-            |reply| SupervisorMsg::StartConnection { args, peer, reply },
+            |reply| SupervisorMsg::StartConnection {
+                args: Box::new(args),
+                requested_name,
+                peer,
+                reply,
+            },
             Some(app.config.actor_call_timeout),
         )
         .await;
@@ -111,20 +152,24 @@ async fn run_connection(
         }
     };
 
-    let ended_because = read_frames(&app, stream, &actor, &outbox).await;
-    // The actor's `post_stop` leaves the room and asks the writer to close. Wait for the
+    let ended = read_frames(&app, stream, &actor, &outbox, &stats).await;
+    let reason = ended.unwrap_or_else(|| server_side_reason(outbox.close_code()));
+    app.metrics.count_disconnect(reason);
+    // The actor's `post_stop` leaves its rooms and asks the writer to close. Wait for the
     // writer so this socket counts as open until its close frame is out.
-    actor.stop(Some(ended_because.to_owned()));
+    actor.stop(Some(reason.label().to_owned()));
     outbox.finished().await;
 }
 
-/// Forwards frames to the actor until the connection ends; returns why it ended.
+/// Forwards frames to the actor until the connection ends. Returns why, when the client side
+/// ended it; `None` when the server side asked to close (the outbox knows the code).
 async fn read_frames(
     app: &AppState,
     mut stream: futures_util::stream::SplitStream<WebSocket>,
     actor: &ActorRef<ConnectionMsg>,
     outbox: &Outbox,
-) -> &'static str {
+    stats: &ConnectionStats,
+) -> Option<DisconnectReason> {
     let in_flight = Arc::new(Semaphore::new(INBOUND_IN_FLIGHT));
     let idle_timeout = app.config.idle_timeout;
     let idle = sleep(idle_timeout);
@@ -133,10 +178,10 @@ async fn read_frames(
     loop {
         let frame = tokio::select! {
             biased;
-            () = outbox.close_requested() => return "closed by the server",
+            () = outbox.close_requested() => return None,
             () = &mut idle => {
                 outbox.close(CloseCode::Normal);
-                return "idle timeout: no frame or pong from the client";
+                return Some(DisconnectReason::IdleTimeout);
             }
             frame = stream.next() => frame,
         };
@@ -144,43 +189,86 @@ async fn read_frames(
 
         let message = match frame {
             Some(Ok(message)) => message,
-            Some(Err(error)) => return read_error(error, outbox),
-            None => return "client disconnected",
+            Some(Err(error)) => return Some(read_error(error, outbox)),
+            None => return Some(DisconnectReason::ClientDropped),
         };
         // Backpressure: wait for the actor to catch up before reading more.
         let permit = tokio::select! {
-            () = outbox.close_requested() => return "closed by the server",
+            () = outbox.close_requested() => return None,
             permit = Arc::clone(&in_flight).acquire_owned() => match permit {
                 Ok(permit) => permit,
-                Err(_) => return "closed by the server",
+                Err(_) => return None,
             },
         };
         let forwarded = match message {
             Message::Text(text) => actor.cast(ConnectionMsg::Text(text, permit)),
             Message::Binary(_) => actor.cast(ConnectionMsg::Binary(permit)),
             // tungstenite answers pings by itself; any frame already counted as liveness.
-            Message::Ping(_) | Message::Pong(_) => Ok(()),
+            Message::Ping(_) | Message::Pong(_) => continue,
             Message::Close(_) => {
                 outbox.close(CloseCode::Normal);
-                return "client closed the connection";
+                return Some(DisconnectReason::ClientClosed);
             }
         };
+        Metrics::count(&stats.messages_in);
+        Metrics::count(&app.metrics.messages_in);
         if forwarded.is_err() {
-            return "connection actor is gone";
+            return None;
         }
     }
 }
 
-fn read_error(error: axum::Error, outbox: &Outbox) -> &'static str {
+/// Why the server closed a connection, from the close code it chose.
+fn server_side_reason(code: Option<CloseCode>) -> DisconnectReason {
+    match code {
+        Some(CloseCode::SlowConsumer) => DisconnectReason::SlowConsumer,
+        Some(CloseCode::PolicyViolation) => DisconnectReason::Flooding,
+        Some(CloseCode::MessageTooBig) => DisconnectReason::MessageTooBig,
+        Some(CloseCode::InternalError) => DisconnectReason::ActorFailed,
+        Some(CloseCode::GoingAway) => DisconnectReason::ServerShutdown,
+        Some(CloseCode::Normal) | None => DisconnectReason::ClientDropped,
+    }
+}
+
+fn read_error(error: axum::Error, outbox: &Outbox) -> DisconnectReason {
     let too_big = error
         .into_inner()
         .downcast_ref::<tungstenite::Error>()
         .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)));
     if too_big {
         outbox.close(CloseCode::MessageTooBig);
-        "message too big"
+        DisconnectReason::MessageTooBig
     } else {
         outbox.close(CloseCode::Normal);
-        "read error"
+        DisconnectReason::ClientDropped
+    }
+}
+
+/// Parses `lobby:120,dev:33`; entries that do not parse are ignored (the room rules are
+/// checked again when joining).
+fn parse_since(since: Option<&str>) -> Vec<(String, u64)> {
+    since
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|entry| {
+            let (room, seq) = entry.split_once(':')?;
+            let room = validate_room_name(room).ok()?;
+            Some((room, seq.trim().parse().ok()?))
+        })
+        .take(MAX_ROOMS_PER_CONNECTION)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_parses_and_skips_junk() {
+        assert_eq!(
+            parse_since(Some("lobby:120,Dev:33,bad,x y:1,z:-1")),
+            vec![("lobby".to_owned(), 120), ("dev".to_owned(), 33)]
+        );
+        assert!(parse_since(None).is_empty());
     }
 }
