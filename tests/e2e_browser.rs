@@ -22,7 +22,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::webdriver::{
     artifacts_dir, find_program, free_port, fresh_dir, http_broadcast, require_or_skip,
-    unique_suffix, ChatPage, Driver, Process, Result, RoomClient, Session,
+    unique_suffix, wait_until, ChatPage, Driver, Process, Result, RoomClient, Session, ENTER,
+    UI_TIMEOUT,
 };
 
 /// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
@@ -188,4 +189,108 @@ async fn a_chat_typed_in_a_browser_tab_reaches_other_websocket_clients() {
         page.wait_for_message(&reply).await
     })
     .await;
+}
+
+/// Two tabs in different rooms each see only their own room's messages, and the actor
+/// inspector in either tab lists both connections.
+#[tokio::test]
+async fn two_tabs_in_different_rooms_and_the_actor_inspector() {
+    let test = "browser_rooms";
+    let Some(tools) = browser_tools(test) else {
+        return;
+    };
+    let server = Server::start().await.expect("start the server binary");
+    let driver = Driver::chromedriver(&tools.chromedriver)
+        .await
+        .expect("start chromedriver");
+    let first = Session::new(&driver.url, chromium_capabilities(&tools.chromium))
+        .await
+        .expect("open the first tab");
+    let second = Session::new(&driver.url, chromium_capabilities(&tools.chromium))
+        .await
+        .expect("open the second tab");
+
+    let outcome = two_rooms_scenario(&first, &second, &server).await;
+
+    for (session, name) in [(first, "first"), (second, "second")] {
+        let shot = artifacts_dir().join(format!("{test}-{name}.png"));
+        if let Err(e) = session.save_screenshot(&shot).await {
+            eprintln!("{test}: could not save a screenshot: {e}");
+        }
+        if let Err(e) = session.delete().await {
+            eprintln!("{test}: could not delete the session: {e}");
+        }
+    }
+    if let Err(e) = outcome {
+        panic!(
+            "{test} failed: {e} (screenshots in {})",
+            artifacts_dir().display()
+        );
+    }
+}
+
+async fn two_rooms_scenario(first: &Session, second: &Session, server: &Server) -> Result<()> {
+    let in_dev = ChatPage { session: first };
+    let in_lobby = ChatPage { session: second };
+    for page in [&in_dev, &in_lobby] {
+        page.session.goto(&server.page_url()).await?;
+        page.wait_for_state("connected").await?;
+    }
+
+    // The first tab joins #dev through the UI and switches to it.
+    let join = first.find("#join-room-input").await?;
+    first.send_keys(&join, &format!("dev{ENTER}")).await?;
+    wait_until("#room-name to read dev", UI_TIMEOUT, || async {
+        let title = first.text(&first.find("#room-name").await?).await?;
+        if title.trim() == "dev" {
+            Ok(())
+        } else {
+            Err(format!("#room-name is {title:?}").into())
+        }
+    })
+    .await?;
+
+    let dev_text = format!("only for dev {}", unique_suffix());
+    let lobby_text = format!("only for the lobby {}", unique_suffix());
+    in_dev.send_chat(&dev_text).await?;
+    in_lobby.send_chat(&lobby_text).await?;
+    in_dev.wait_for_message(&dev_text).await?;
+    in_lobby.wait_for_message(&lobby_text).await?;
+    // Each tab shows its own room only.
+    let dev_view = in_dev.message_texts().await?;
+    let lobby_view = in_lobby.message_texts().await?;
+    if dev_view.iter().any(|t| t.contains(&lobby_text)) {
+        return Err(format!("the #dev view shows a lobby message: {dev_view:?}").into());
+    }
+    if lobby_view.iter().any(|t| t.contains(&dev_text)) {
+        return Err(format!("the lobby view shows a #dev message: {lobby_view:?}").into());
+    }
+
+    // The inspector (visible at 1280 px) lists both connections by name.
+    let names = [
+        first.text(&first.find("#my-name").await?).await?,
+        second.text(&second.find("#my-name").await?).await?,
+    ];
+    wait_until(
+        "both connections in the actor inspector",
+        UI_TIMEOUT,
+        || async {
+            let mut listed = Vec::new();
+            for item in first
+                .find_all("#actors-connections li.actor-connection")
+                .await?
+            {
+                listed.push(first.text(&item).await?);
+            }
+            let all_there = names
+                .iter()
+                .all(|name| listed.iter().any(|entry| entry.contains(name.as_str())));
+            if all_there {
+                Ok(())
+            } else {
+                Err(format!("inspector lists {listed:?}, expected {names:?}").into())
+            }
+        },
+    )
+    .await
 }
