@@ -191,7 +191,12 @@ async fn sweep(args: &Args) -> Result<(), String> {
         });
     }
     let settings = report::Settings {
-        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        // `cargo bench` adds `--bench`; leave it out of the command shown.
+        command: std::env::args()
+            .skip(1)
+            .filter(|arg| arg != "--bench")
+            .collect::<Vec<_>>()
+            .join(" "),
         duration_secs: args.duration_secs,
         deliveries_per_sec: args.deliveries_per_sec,
         max_rate: args.max_rate,
