@@ -104,7 +104,9 @@ impl Outbox {
 
     /// Queues a frame without waiting. A full queue closes the connection as a slow consumer.
     pub fn deliver(&self, frame: Message) -> Delivery {
-        if self.close.requested.is_cancelled() {
+        // Every close path sets the code first, so this one atomic load tells whether the
+        // connection is closing (cheaper than asking the cancellation token, which locks).
+        if self.close.code.get().is_some() {
             return Delivery::Closed;
         }
         let size = payload_len(&frame);
@@ -177,18 +179,22 @@ impl Writer {
         let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let close = Arc::clone(&self.close);
+        // Created once and polled by reference: building a new waiter per loop turn would
+        // register and deregister it with the token each time.
+        let close_requested = close.requested.cancelled();
+        tokio::pin!(close_requested);
 
         let healthy = loop {
             tokio::select! {
                 biased;
-                () = close.requested.cancelled() => break true,
+                () = &mut close_requested => break true,
                 frame = self.queue.recv() => {
                     let Some(frame) = frame else { break true };
                     // The write itself may block on a client that does not read: let a close
                     // request interrupt it.
                     let written = tokio::select! {
                         biased;
-                        () = close.requested.cancelled() => break true,
+                        () = &mut close_requested => break true,
                         written = self.write_burst(frame) => written,
                     };
                     if written.is_err() {

@@ -65,6 +65,8 @@ pub enum SupervisorMsg {
     },
     /// Everything the actor inspector shows, except the rooms' own counters.
     Snapshot(RpcReplyPort<SupervisorSnapshot>),
+    /// How many rooms are running (cheap, for `/metrics`).
+    RoomCount(RpcReplyPort<usize>),
     /// Test-only: make one connection's actor panic; answers whether it was found.
     #[cfg(feature = "test-hooks")]
     InjectPanic {
@@ -201,6 +203,9 @@ impl Actor for ConnectionSupervisor {
             }
             SupervisorMsg::Snapshot(reply) => {
                 let _ = reply.send(state.snapshot(&myself));
+            }
+            SupervisorMsg::RoomCount(reply) => {
+                let _ = reply.send(state.rooms.len());
             }
             #[cfg(feature = "test-hooks")]
             SupervisorMsg::InjectPanic {

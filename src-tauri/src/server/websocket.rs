@@ -174,11 +174,13 @@ async fn read_frames(
     let idle_timeout = app.config.idle_timeout;
     let idle = sleep(idle_timeout);
     tokio::pin!(idle);
+    let close_requested = outbox.close_requested();
+    tokio::pin!(close_requested);
 
     loop {
         let frame = tokio::select! {
             biased;
-            () = outbox.close_requested() => return None,
+            () = &mut close_requested => return None,
             () = &mut idle => {
                 outbox.close(CloseCode::Normal);
                 return Some(DisconnectReason::IdleTimeout);
@@ -194,7 +196,7 @@ async fn read_frames(
         };
         // Backpressure: wait for the actor to catch up before reading more.
         let permit = tokio::select! {
-            () = outbox.close_requested() => return None,
+            () = &mut close_requested => return None,
             permit = Arc::clone(&in_flight).acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return None,
