@@ -19,6 +19,7 @@
 mod support {
     pub mod webdriver;
 }
+mod desktop;
 
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,8 @@ async fn the_window_and_a_websocket_client_share_one_room() {
         return;
     };
 
+    // Single instance: only one window per D-Bus session at a time (see `desktop`).
+    let _turn = desktop::one_window_at_a_time().await;
     // The port the app's server will use: handed to the app through the driver's environment.
     let port = free_port();
     let driver = Driver::tauri_driver(&tauri_driver, &[("TRW_PORT", port.to_string())])
@@ -137,4 +140,55 @@ async fn scenario(page: &ChatPage<'_>, port: u16) -> support::webdriver::Result<
     let reply = format!("reply from a websocket client {}", unique_suffix());
     other.send_chat(&reply).await?;
     page.wait_for_message(&reply).await
+}
+
+/// Window → Chromium tab → window: the desktop window and a real browser tab on
+/// `http://127.0.0.1:PORT` are members of one room.
+#[tokio::test]
+async fn a_chat_from_the_window_reaches_a_chromium_tab_and_back() {
+    let test = "window_and_chromium";
+    let Some(tauri_driver) = window_tools(test) else {
+        return;
+    };
+    let Some((chromium, chromedriver)) = desktop::chromium_tools(test) else {
+        return;
+    };
+    let port = free_port();
+    let window = desktop::Window::launch(&tauri_driver, &[("TRW_PORT", port.to_string())])
+        .await
+        .expect("launch the app through tauri-driver");
+    let chromedriver = Driver::chromedriver(&chromedriver)
+        .await
+        .expect("start chromedriver");
+    let tab = Session::new(&chromedriver.url, desktop::chromium_capabilities(&chromium))
+        .await
+        .expect("open a headless Chromium session");
+
+    let outcome = async {
+        let window_page = ChatPage {
+            session: &window.session,
+        };
+        let tab_page = ChatPage { session: &tab };
+        window_page.wait_for_state("connected").await?;
+        tab.goto(&format!("http://127.0.0.1:{port}/")).await?;
+        tab_page.wait_for_state("connected").await?;
+
+        let there = format!("from the window to the tab {}", unique_suffix());
+        window_page.send_chat(&there).await?;
+        tab_page.wait_for_message(&there).await?;
+
+        let back = format!("from the tab to the window {}", unique_suffix());
+        tab_page.send_chat(&back).await?;
+        window_page.wait_for_message(&back).await
+    }
+    .await;
+
+    if let Err(e) = tab.delete().await {
+        eprintln!("{test}: could not close Chromium: {e}");
+    }
+    let log = window.driver.process.log_tail();
+    window.close(test).await;
+    if let Err(e) = outcome {
+        panic!("{test} failed: {e}\n(driver log: {log})");
+    }
 }

@@ -50,15 +50,27 @@ pub fn window_tools(test: &str, needs_bus: bool) -> Option<PathBuf> {
     tauri_driver
 }
 
+/// The app is single-instance per D-Bus session: a second window launched while one is open
+/// would hand over to the first and exit. Tests in one binary run in parallel, so every window
+/// launch takes this turn first (test binaries themselves run one after another).
+static WINDOW_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits until no other test in this binary has a window open.
+pub async fn one_window_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    WINDOW_TURN.lock().await
+}
+
 /// The app's window, launched by tauri-driver. Call [`Window::close`] at the end.
 pub struct Window {
     pub session: Session,
     pub driver: Driver,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Window {
     /// Starts tauri-driver with `env` (inherited by the app) and opens a session on the app.
     pub async fn launch(tauri_driver: &Path, env: &[(&str, String)]) -> Result<Window> {
+        let turn = one_window_at_a_time().await;
         let driver = Driver::tauri_driver(tauri_driver, env).await?;
         let application =
             std::fs::canonicalize(APP).map_err(|e| format!("absolute path of {APP}: {e}"))?;
@@ -67,7 +79,11 @@ impl Window {
             "capabilities": { "alwaysMatch": { "tauri:options": { "application": application } } }
         });
         let session = Session::new(&driver.url, capabilities).await?;
-        Ok(Window { session, driver })
+        Ok(Window {
+            session,
+            driver,
+            _turn: turn,
+        })
     }
 
     /// Deletes the session, which closes the app; tauri-driver stops when `self` drops.
@@ -153,4 +169,43 @@ pub fn run_to_exit(
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// Chromium and chromedriver, or `None` after printing why not (panics under
+/// `TRW_REQUIRE_E2E=1`).
+pub fn chromium_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let chromium = find_program("chromium").or_else(|| find_program("chromium-browser"));
+    let chromedriver = find_program("chromedriver");
+    let mut missing = Vec::new();
+    if chromium.is_none() {
+        missing.push("chromium not found (apt-get install chromium)".to_owned());
+    }
+    if chromedriver.is_none() {
+        missing.push("chromedriver not found (apt-get install chromium-driver)".to_owned());
+    }
+    if !require_or_skip(test, &missing) {
+        return None;
+    }
+    Some((chromium?, chromedriver?))
+}
+
+/// Session capabilities for a headless Chromium with a fresh profile (the flags keep it from
+/// calling home, which this machine could not do anyway).
+pub fn chromium_capabilities(chromium: &Path) -> Value {
+    let profile = crate::support::webdriver::fresh_dir("chromium-profile");
+    json!({
+        "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.display()),
+                    "--window-size=1280,800",
+                ]
+            }
+        } }
+    })
 }
