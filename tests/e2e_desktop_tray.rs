@@ -1,0 +1,208 @@
+//! End-to-end: the tray menu, read and clicked the way a desktop shell does it, over D-Bus.
+//!
+//! On Linux the tray icon is an app indicator: libayatana-appindicator exports the menu on the
+//! session bus with the `com.canonical.dbusmenu` interface, at
+//! `/org/ayatana/NotificationItem/<id>/Menu` on the app's own bus connection. A panel reads the
+//! labels with `GetLayout` and reports a click with `Event(id, "clicked", …)`. This test does the
+//! same with `dbus-send` (package `dbus-bin`, pulled in by `dbus`):
+//!
+//! 1. the menu shows the live connection count and the URL actually in use;
+//! 2. the count follows a new WebSocket client;
+//! 3. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
+#![cfg(feature = "desktop")]
+
+mod support {
+    pub mod webdriver;
+}
+mod desktop;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use desktop::{log_file, window_tools, APP};
+use support::webdriver::{free_port, wait_until, Result, RoomClient, UI_TIMEOUT};
+
+/// The app, started directly so the test knows its pid (to find its bus connection).
+struct App {
+    child: Child,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `dbus-send --print-reply` on the session bus; the reply as text.
+fn dbus_send(args: &[&str]) -> Result<String> {
+    let output = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--reply-timeout=5000"])
+        .args(args)
+        .output()
+        .map_err(|e| format!("running dbus-send: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "dbus-send {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The unique bus names (`:1.N`) owned by process `pid`.
+fn bus_names_of(pid: u32) -> Result<Vec<String>> {
+    let bus = ["--dest=org.freedesktop.DBus", "/org/freedesktop/DBus"];
+    let names = dbus_send(&[bus[0], bus[1], "org.freedesktop.DBus.ListNames"])?;
+    let mut owned = Vec::new();
+    for name in names.split('"').filter(|n| n.starts_with(":1.")) {
+        let arg = format!("string:{name}");
+        let method = "org.freedesktop.DBus.GetConnectionUnixProcessID";
+        let Ok(reply) = dbus_send(&[bus[0], bus[1], method, &arg]) else {
+            continue; // that client has left meanwhile
+        };
+        if reply.contains(&format!("uint32 {pid}")) {
+            owned.push(name.to_owned());
+        }
+    }
+    Ok(owned)
+}
+
+/// The tray menu of process `pid`: (bus name, menu object path).
+fn find_menu(pid: u32) -> Result<(String, String)> {
+    for name in bus_names_of(pid)? {
+        let dest = format!("--dest={name}");
+        let introspect = "org.freedesktop.DBus.Introspectable.Introspect";
+        let Ok(xml) = dbus_send(&[&dest, "/org/ayatana/NotificationItem", introspect]) else {
+            continue;
+        };
+        if let Some(item) = xml
+            .split("node name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        {
+            return Ok((name, format!("/org/ayatana/NotificationItem/{item}/Menu")));
+        }
+    }
+    Err(format!("process {pid} exports no app-indicator menu on the session bus").into())
+}
+
+/// Menu labels → item ids, from `GetLayout` as dbus-send prints it: each item is a struct that
+/// starts with `int32 <id>`, followed by its properties, of which we asked only for `label`.
+fn menu_items(menu: &(String, String)) -> Result<BTreeMap<String, i32>> {
+    let dest = format!("--dest={}", menu.0);
+    let layout = dbus_send(&[
+        &dest,
+        &menu.1,
+        "com.canonical.dbusmenu.GetLayout",
+        "int32:0",
+        "int32:-1",
+        "array:string:label",
+    ])?;
+    let mut items = BTreeMap::new();
+    let mut last_id = None;
+    let mut lines = layout.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        if let Some(id) = line.strip_prefix("int32 ") {
+            last_id = id.parse().ok();
+        } else if line == "string \"label\"" {
+            let value = lines.next().unwrap_or_default();
+            if let (Some(id), Some(label)) = (last_id, value.split('"').nth(1)) {
+                items.insert(label.to_owned(), id);
+            }
+        }
+    }
+    Ok(items)
+}
+
+#[tokio::test]
+async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
+    let test = "tray_menu";
+    if window_tools(test, true).is_none() {
+        return;
+    }
+    let _turn = desktop::one_window_at_a_time().await;
+    let port = free_port();
+    let log = log_file(test);
+    std::fs::create_dir_all(log.parent().expect("log dir")).expect("create the log dir");
+    let out = std::fs::File::create(&log).expect("create the log file");
+    let err = out.try_clone().expect("clone the log file");
+    let child = Command::new(APP)
+        .env("TRW_PORT", port.to_string())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start the app");
+    let mut app = App { child };
+    let pid = app.child.id();
+    let url = format!("http://127.0.0.1:{port}");
+
+    let outcome = async {
+        // 1. The window connects, and the menu says so, with the real URL.
+        let menu = wait_until("the tray menu to show 1 connection", UI_TIMEOUT, || async {
+            let menu = find_menu(pid)?;
+            let items = menu_items(&menu)?;
+            if items.contains_key("1 connection") && items.contains_key(&url) {
+                Ok(menu)
+            } else {
+                Err(format!("menu items: {:?}", items.keys()).into())
+            }
+        })
+        .await?;
+
+        // 2. One more client: the count follows.
+        let _client = RoomClient::connect(port).await?;
+        wait_until(
+            "the tray menu to show 2 connections",
+            UI_TIMEOUT,
+            || async {
+                let items = menu_items(&menu)?;
+                if items.contains_key("2 connections") {
+                    Ok(())
+                } else {
+                    Err(format!("menu items: {:?}", items.keys()).into())
+                }
+            },
+        )
+        .await?;
+
+        // 3. "Quit" is a graceful shutdown.
+        let items = menu_items(&menu)?;
+        let quit = items.get("Quit").ok_or("no Quit item")?.to_string();
+        let dest = format!("--dest={}", menu.0);
+        let id = format!("int32:{quit}");
+        dbus_send(&[
+            &dest,
+            &menu.1,
+            "com.canonical.dbusmenu.Event",
+            &id,
+            "string:clicked",
+            "variant:int32:0",
+            "uint32:0",
+        ])?;
+        let deadline = Instant::now() + UI_TIMEOUT; // hang guard
+        let status = loop {
+            if let Some(status) = app.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                return Err("the app did not exit after Quit".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        if !status.success() || !output.contains("server stopped") {
+            return Err(format!("Quit: exit {status}, log:\n{output}").into());
+        }
+        Ok::<(), support::webdriver::Error>(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("{test} failed: {e}\n--- app log ---\n{output}");
+    }
+}
