@@ -317,3 +317,38 @@ async fn the_inspector_lists_the_live_actor_tree_and_metrics_count() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn large_rooms_get_presence_summaries_instead_of_a_frame_per_join() {
+    // With a limit of 2, the third and fourth joins are not announced one by one (that would
+    // cost N² frames in a big lobby); a summary with the count follows within 2 s.
+    let mut config = tauri_ractor_websocket::config::ServerConfig::ephemeral();
+    config.presence_limit = 2;
+    let server = support::ws_client::start_server_with(config).await;
+    let addr = server.local_addr();
+    let mut first = Client::connect(addr).await;
+    let _second = Client::connect(addr).await;
+    let _third = Client::connect(addr).await;
+    let (mut fourth, _) = Client::connect_with(addr, "").await;
+    let joined = fourth.next_of_type("joined").await;
+    assert_eq!(joined["member_count"], 4);
+    assert_eq!(
+        joined["members"].as_array().map(Vec::len),
+        Some(2),
+        "the list is capped"
+    );
+
+    // The first client sees its own join and the second one announced, then only the summary.
+    let mut notices = 0;
+    let summary = loop {
+        let frame = first.next_json().await;
+        match frame["type"].as_str() {
+            Some("notice") => notices += 1,
+            Some("presence") if frame["member_count"] == 4 => break frame,
+            _ => {}
+        }
+    };
+    assert_eq!(notices, 2, "only the joins within the limit were announced");
+    assert_eq!(summary["members"].as_array().map(Vec::len), Some(2));
+    server.shutdown().await;
+}

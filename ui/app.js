@@ -625,16 +625,25 @@
       li.textContent = "nobody";
       items.push(li);
     }
+    const hidden = (room.memberCount ?? members.length) - members.length;
+    if (hidden > 0) {
+      const li = document.createElement("li");
+      li.className = "placeholder member-more";
+      li.textContent = `and ${hidden} more`;
+      items.push(li);
+    }
     ui.onlineList.replaceChildren(...items);
     ui.onlineList.dataset.stale = state === "connected" ? "false" : "true";
   }
 
-  function setMembers(roomName, members) {
+  function setMembers(roomName, members, memberCount) {
     if (!Array.isArray(members)) return;
     const room = getRoom(roomName);
     room.members = members
       .filter((m) => m && typeof m === "object" && Number.isSafeInteger(m.id))
       .map((m) => ({ id: m.id, name: String(m.name ?? `#${m.id}`) }));
+    // Large rooms list only their first members; the count says how many there really are.
+    room.memberCount = Number.isSafeInteger(memberCount) ? memberCount : room.members.length;
     if (dmTarget) {
       // Keep the chip's name fresh when the target renames.
       const m = room.members.find((x) => x.id === dmTarget.id);
@@ -779,7 +788,7 @@
         }
         break;
       case "presence":
-        if (typeof msg.room === "string") setMembers(msg.room, msg.members);
+        if (typeof msg.room === "string") setMembers(msg.room, msg.members, msg.member_count);
         break;
       case "notice":
         onNotice(msg);
@@ -856,7 +865,7 @@
     }
     // An empty room: remember seq 0 so that a reconnect resumes it from the start.
     if (lastKnown === 0 && !lastSeq.has(name)) lastSeq.set(name, 0);
-    if (Array.isArray(msg.members)) setMembers(name, msg.members);
+    if (Array.isArray(msg.members)) setMembers(name, msg.members, msg.member_count);
     if (pendingJoin === name) {
       pendingJoin = "";
       ui.joinInput.value = "";

@@ -37,6 +37,9 @@ pub struct ServerConfig {
     pub rate_limit_strikes: u32,
     /// Numbered frames each room keeps for late joiners and resumes.
     pub history_limit: usize,
+    /// Rooms up to this size announce every join/leave with the full member list; larger ones
+    /// send a summary every 2 s (see [`crate::actors::room::PRESENCE_SUMMARY_INTERVAL`]).
+    pub presence_limit: usize,
     /// Most WebSockets open at once; more get HTTP 503 before the upgrade.
     /// `None`: derived at start from the open-file limit (see [`crate::os_limits`]).
     pub max_connections: Option<usize>,
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             rate_limit_strikes: 40,
             max_connections: None,
             history_limit: 500,
+            presence_limit: 100,
         }
     }
 }

@@ -14,7 +14,7 @@
 //! waits: a member whose queue is full is closed as a slow consumer and dropped from the room.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -29,6 +29,11 @@ pub const LOBBY: &str = "lobby";
 
 /// How many of the most recent frames a plain join (without `since`) replays.
 pub const JOIN_BACKLOG: usize = 50;
+
+/// In a room with more members than its presence limit, a join or leave is not announced to
+/// everyone at once: a summary `presence` (the first `presence_limit` members and the count) goes
+/// out at most this often. Without it, N clients joining a room would cost N² frames.
+pub const PRESENCE_SUMMARY_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A member as the room sees it: enough to address and label it.
 #[derive(Debug, Clone)]
@@ -89,6 +94,8 @@ pub enum RoomMsg {
     /// Post and answer with the receipt (the HTTP endpoints wait for it).
     PostAndReply(Post, RpcReplyPort<PostReceipt>),
     Stats(RpcReplyPort<RoomStats>),
+    /// Time to send the pending presence summary of a large room (sent by the room to itself).
+    FlushPresence,
 }
 
 /// What a room starts with.
@@ -96,6 +103,8 @@ pub struct RoomArgs {
     pub name: String,
     /// Frames kept for late joiners and resumes.
     pub history_limit: usize,
+    /// Up to this many members, every join/leave/rename is announced with the full list.
+    pub presence_limit: usize,
 }
 
 /// The room's behaviour; its data lives in [`RoomState`].
@@ -110,6 +119,10 @@ pub struct RoomState {
     /// The most recent numbered frames, oldest first, already encoded.
     history: VecDeque<(u64, Utf8Bytes)>,
     history_limit: usize,
+    presence_limit: usize,
+    /// A presence summary is scheduled (large rooms only).
+    summary_pending: bool,
+    myself: ActorRef<RoomMsg>,
 }
 
 impl Actor for RoomActor {
@@ -119,7 +132,7 @@ impl Actor for RoomActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: RoomArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(RoomState {
@@ -128,6 +141,9 @@ impl Actor for RoomActor {
             members: BTreeMap::new(),
             history: VecDeque::new(),
             history_limit: args.history_limit.max(1),
+            presence_limit: args.presence_limit,
+            summary_pending: false,
+            myself,
         })
     }
 
@@ -149,6 +165,10 @@ impl Actor for RoomActor {
                 // The caller may have timed out and gone; that is its business.
                 let _ = reply.send(receipt);
             }
+            RoomMsg::FlushPresence => {
+                state.summary_pending = false;
+                state.fan_out(&state.presence_frame());
+            }
             RoomMsg::Stats(reply) => {
                 let _ = reply.send(RoomStats {
                     name: state.name.clone(),
@@ -166,10 +186,12 @@ impl RoomState {
     fn join(&mut self, member: Member, since: Option<u64>) {
         let is_new = !self.members.contains_key(&member.id);
         let (backlog, gap) = self.backlog(since);
+        let member_count = self.members.len() + usize::from(is_new);
         let joined = ServerMessage::Joined {
             room: self.name.clone(),
             last_seq: self.last_seq,
             members: self.member_views(Some(&member)),
+            member_count,
             resumed_from: since,
             gap,
         };
@@ -232,8 +254,17 @@ impl RoomState {
         self.announce(NoticeEvent::Renamed, id, name, Some(old_name));
     }
 
-    /// Tells every member what happened and who is here now.
-    fn announce(&self, event: NoticeEvent, id: u64, name: String, old_name: Option<String>) {
+    /// Tells every member what happened and who is here now. Large rooms get a periodic
+    /// summary instead (see [`PRESENCE_SUMMARY_INTERVAL`]).
+    fn announce(&mut self, event: NoticeEvent, id: u64, name: String, old_name: Option<String>) {
+        if self.members.len() > self.presence_limit {
+            if !self.summary_pending {
+                self.summary_pending = true;
+                self.myself
+                    .send_after(PRESENCE_SUMMARY_INTERVAL, || RoomMsg::FlushPresence);
+            }
+            return;
+        }
         let notice = encode(&ServerMessage::Notice {
             room: self.name.clone(),
             event,
@@ -242,19 +273,29 @@ impl RoomState {
             old_name,
             ts: unix_millis(),
         });
-        let presence = encode(&ServerMessage::Presence {
-            room: self.name.clone(),
-            members: self.member_views(None),
-        });
         self.fan_out(&notice);
-        self.fan_out(&presence);
+        self.fan_out(&self.presence_frame());
     }
 
+    fn presence_frame(&self) -> Utf8Bytes {
+        encode(&ServerMessage::Presence {
+            room: self.name.clone(),
+            members: self.member_views(None),
+            member_count: self.members.len(),
+        })
+    }
+
+    /// Members as clients see them, at most `presence_limit` of them (`extra` always included).
     fn member_views(&self, extra: Option<&Member>) -> Vec<MemberView> {
-        let mut views: Vec<MemberView> = self
+        let others = self
             .members
             .values()
             .filter(|member| extra.is_none_or(|extra| extra.id != member.id))
+            .take(
+                self.presence_limit
+                    .saturating_sub(usize::from(extra.is_some())),
+            );
+        let mut views: Vec<MemberView> = others
             .chain(extra)
             .map(|member| MemberView {
                 id: member.id,

@@ -100,6 +100,7 @@ pub struct SupervisorSnapshot {
 /// What the supervisor starts with.
 pub struct SupervisorArgs {
     pub history_limit: usize,
+    pub presence_limit: usize,
 }
 
 /// What the supervisor remembers about each live connection actor.
@@ -114,6 +115,7 @@ struct Child {
 /// The supervisor's data.
 pub struct SupervisorState {
     history_limit: usize,
+    presence_limit: usize,
     children: HashMap<ActorId, Child>,
     by_connection: HashMap<u64, ActorId>,
     /// Name key (lowercase) → connection id.
@@ -137,6 +139,7 @@ impl Actor for ConnectionSupervisor {
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(SupervisorState {
             history_limit: args.history_limit,
+            presence_limit: args.presence_limit,
             children: HashMap::new(),
             by_connection: HashMap::new(),
             names: HashMap::new(),
@@ -348,6 +351,7 @@ impl SupervisorState {
         let args = RoomArgs {
             name: name.to_owned(),
             history_limit: self.history_limit,
+            presence_limit: self.presence_limit,
         };
         let (room, _join) = Actor::spawn_linked(None, RoomActor, args, myself.get_cell())
             .await

@@ -88,17 +88,21 @@ pub enum ServerMessage {
     Joined {
         room: String,
         last_seq: u64,
+        /// At most the room's presence limit (100 by default) of them; see `member_count`.
         members: Vec<MemberView>,
+        member_count: usize,
         resumed_from: Option<u64>,
         /// True when messages after `resumed_from` are no longer kept.
         gap: bool,
     },
     /// You left `room`.
     Left { room: String },
-    /// The full member list of `room`, after any change.
+    /// Who is in `room`: after every change in small rooms, every 2 s at most in large ones,
+    /// where `members` lists only the first ones (by id) and `member_count` tells the size.
     Presence {
         room: String,
         members: Vec<MemberView>,
+        member_count: usize,
     },
     /// Someone joined, left or was renamed. Not numbered, not kept.
     Notice {

@@ -121,6 +121,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let scope = format!("server-{instance}");
     let supervisor_args = SupervisorArgs {
         history_limit: config.history_limit,
+        presence_limit: config.presence_limit,
     };
     let (supervisor, _) = Actor::spawn(None, ConnectionSupervisor, supervisor_args)
         .await
