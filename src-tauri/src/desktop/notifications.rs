@@ -89,7 +89,9 @@ pub fn notify<R: Runtime>(
     settings: State<'_, Notifications>,
     message: Incoming,
 ) -> bool {
-    if !settings.enabled() || window.is_focused().unwrap_or(false) {
+    let focused = window.is_focused().unwrap_or(false);
+    tracing::debug!(kind = %message.kind, focused, enabled = settings.enabled(), "notify requested");
+    if focused || !settings.enabled() {
         return false;
     }
     let title = match message.kind.as_str() {
