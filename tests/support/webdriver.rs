@@ -696,14 +696,18 @@ pub fn unique_suffix() -> String {
 }
 
 /// Find an executable: an absolute path if it exists, else a name looked up in `PATH` and then
-/// in `~/.cargo/bin` (where `cargo install tauri-driver` puts it, often not on `PATH`).
+/// in `$CARGO_HOME/bin` or `~/.cargo/bin` (where `cargo install tauri-driver` puts it, which is
+/// not always on `PATH`).
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let candidate = Path::new(name);
     if candidate.is_absolute() {
         return candidate.is_file().then(|| candidate.to_path_buf());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let cargo_bin = std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo/bin"));
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .map(|cargo_home| cargo_home.join("bin"));
     std::env::split_paths(&path)
         .chain(cargo_bin)
         .map(|dir| dir.join(name))
