@@ -15,45 +15,17 @@ mod support {
     pub mod webdriver;
 }
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::webdriver::{
-    artifacts_dir, find_program, free_port, fresh_dir, http_broadcast, require_or_skip,
-    unique_suffix, wait_until, ChatPage, Driver, Process, Result, RoomClient, Session, ENTER,
-    UI_TIMEOUT,
+    artifacts_dir, chromium_tools, free_port, fresh_dir, http_broadcast, unique_suffix, wait_until,
+    ChatPage, Driver, Process, Result, RoomClient, Session, ENTER, UI_TIMEOUT,
 };
 
 /// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
 const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
-
-/// The browser tools, found on this machine.
-struct Browser {
-    chromium: PathBuf,
-    chromedriver: PathBuf,
-}
-
-/// Find Chromium and chromedriver, or say why the test cannot run (see `require_or_skip`).
-fn browser_tools(test: &str) -> Option<Browser> {
-    let chromium = find_program("chromium").or_else(|| find_program("chromium-browser"));
-    let chromedriver = find_program("chromedriver");
-    let mut missing = Vec::new();
-    if chromium.is_none() {
-        missing.push("chromium not found (apt-get install chromium)".to_owned());
-    }
-    if chromedriver.is_none() {
-        missing.push("chromedriver not found (apt-get install chromium-driver)".to_owned());
-    }
-    if !require_or_skip(test, &missing) {
-        return None;
-    }
-    Some(Browser {
-        chromium: chromium?,
-        chromedriver: chromedriver?,
-    })
-}
 
 /// The server, running headless on a free port; stopped (SIGTERM) when dropped.
 struct Server {
@@ -121,14 +93,14 @@ async fn with_page<F>(test: &str, scenario: F)
 where
     F: for<'a> AsyncFnOnce(&'a ChatPage<'a>, &'a Server) -> Result<()>,
 {
-    let Some(tools) = browser_tools(test) else {
+    let Some((chromium, chromedriver)) = chromium_tools(test) else {
         return;
     };
     let server = Server::start().await.expect("start the server binary");
-    let driver = Driver::chromedriver(&tools.chromedriver)
+    let driver = Driver::chromedriver(&chromedriver)
         .await
         .expect("start chromedriver");
-    let session = Session::new(&driver.url, chromium_capabilities(&tools.chromium))
+    let session = Session::new(&driver.url, chromium_capabilities(&chromium))
         .await
         .expect("open a headless Chromium session");
 
@@ -139,14 +111,19 @@ where
     };
 
     let shot = artifacts_dir().join(format!("{test}.png"));
-    if let Err(e) = session.save_screenshot(&shot).await {
+    close_session(test, session, &shot).await;
+    if let Err(e) = outcome {
+        panic!("{test} failed: {e}\n(screenshot: {})", shot.display());
+    }
+}
+
+/// Teardown, success or not: keep a screenshot for post-mortems, then close the browser.
+async fn close_session(test: &str, session: Session, shot: &std::path::Path) {
+    if let Err(e) = session.save_screenshot(shot).await {
         eprintln!("{test}: could not save a screenshot: {e}");
     }
     if let Err(e) = session.delete().await {
         eprintln!("{test}: could not delete the session: {e}");
-    }
-    if let Err(e) = outcome {
-        panic!("{test} failed: {e}\n(screenshot: {})", shot.display());
     }
 }
 
@@ -196,17 +173,17 @@ async fn a_chat_typed_in_a_browser_tab_reaches_other_websocket_clients() {
 #[tokio::test]
 async fn two_tabs_in_different_rooms_and_the_actor_inspector() {
     let test = "browser_rooms";
-    let Some(tools) = browser_tools(test) else {
+    let Some((chromium, chromedriver)) = chromium_tools(test) else {
         return;
     };
     let server = Server::start().await.expect("start the server binary");
-    let driver = Driver::chromedriver(&tools.chromedriver)
+    let driver = Driver::chromedriver(&chromedriver)
         .await
         .expect("start chromedriver");
-    let first = Session::new(&driver.url, chromium_capabilities(&tools.chromium))
+    let first = Session::new(&driver.url, chromium_capabilities(&chromium))
         .await
         .expect("open the first tab");
-    let second = Session::new(&driver.url, chromium_capabilities(&tools.chromium))
+    let second = Session::new(&driver.url, chromium_capabilities(&chromium))
         .await
         .expect("open the second tab");
 
@@ -214,12 +191,7 @@ async fn two_tabs_in_different_rooms_and_the_actor_inspector() {
 
     for (session, name) in [(first, "first"), (second, "second")] {
         let shot = artifacts_dir().join(format!("{test}-{name}.png"));
-        if let Err(e) = session.save_screenshot(&shot).await {
-            eprintln!("{test}: could not save a screenshot: {e}");
-        }
-        if let Err(e) = session.delete().await {
-            eprintln!("{test}: could not delete the session: {e}");
-        }
+        close_session(test, session, &shot).await;
     }
     if let Err(e) = outcome {
         panic!(

@@ -21,48 +21,20 @@ mod support {
 }
 mod desktop;
 
-use std::path::{Path, PathBuf};
-
+use desktop::window_tools;
 use serde_json::json;
 use support::webdriver::{
-    artifacts_dir, find_program, free_port, http_broadcast, http_client, require_or_skip,
-    unique_suffix, wait_until, ChatPage, Driver, RoomClient, Session, UI_TIMEOUT,
+    artifacts_dir, free_port, http_broadcast, http_client, unique_suffix, wait_until, ChatPage,
+    Driver, RoomClient, Session, UI_TIMEOUT,
 };
 
 /// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
 const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
 
-/// Where webkit2gtk-driver installs the native WebDriver; tauri-driver looks for it there.
-const WEBKIT_WEBDRIVER: &str = "/usr/bin/WebKitWebDriver";
-
-/// Find tauri-driver and check WebKitWebDriver and a display, or say why the test cannot run.
-fn window_tools(test: &str) -> Option<PathBuf> {
-    let tauri_driver = find_program("tauri-driver");
-    let mut missing = Vec::new();
-    if tauri_driver.is_none() {
-        missing.push(
-            "tauri-driver not found (cargo install tauri-driver --version '^2' --locked)"
-                .to_owned(),
-        );
-    }
-    if !Path::new(WEBKIT_WEBDRIVER).is_file() {
-        missing.push(format!(
-            "{WEBKIT_WEBDRIVER} not found (apt-get install webkit2gtk-driver)"
-        ));
-    }
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        missing.push("no display: DISPLAY is unset (run under xvfb-run -a)".to_owned());
-    }
-    if !require_or_skip(test, &missing) {
-        return None;
-    }
-    tauri_driver
-}
-
 #[tokio::test]
 async fn the_window_and_a_websocket_client_share_one_room() {
     let test = "window_room";
-    let Some(tauri_driver) = window_tools(test) else {
+    let Some(tauri_driver) = window_tools(test, false) else {
         return;
     };
 
@@ -147,10 +119,10 @@ async fn scenario(page: &ChatPage<'_>, port: u16) -> support::webdriver::Result<
 #[tokio::test]
 async fn a_chat_from_the_window_reaches_a_chromium_tab_and_back() {
     let test = "window_and_chromium";
-    let Some(tauri_driver) = window_tools(test) else {
+    let Some(tauri_driver) = window_tools(test, false) else {
         return;
     };
-    let Some((chromium, chromedriver)) = desktop::chromium_tools(test) else {
+    let Some((chromium, chromedriver)) = support::webdriver::chromium_tools(test) else {
         return;
     };
     let port = free_port();

@@ -171,24 +171,6 @@ pub fn run_to_exit(
     }
 }
 
-/// Chromium and chromedriver, or `None` after printing why not (panics under
-/// `TRW_REQUIRE_E2E=1`).
-pub fn chromium_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let chromium = find_program("chromium").or_else(|| find_program("chromium-browser"));
-    let chromedriver = find_program("chromedriver");
-    let mut missing = Vec::new();
-    if chromium.is_none() {
-        missing.push("chromium not found (apt-get install chromium)".to_owned());
-    }
-    if chromedriver.is_none() {
-        missing.push("chromedriver not found (apt-get install chromium-driver)".to_owned());
-    }
-    if !require_or_skip(test, &missing) {
-        return None;
-    }
-    Some((chromium?, chromedriver?))
-}
-
 /// Session capabilities for a headless Chromium with a fresh profile (the flags keep it from
 /// calling home, which this machine could not do anyway).
 pub fn chromium_capabilities(chromium: &Path) -> Value {

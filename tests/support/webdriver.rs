@@ -733,6 +733,24 @@ pub fn require_or_skip(test: &str, missing: &[String]) -> bool {
     false
 }
 
+/// Chromium and chromedriver, or `None` after printing why not (panics under
+/// `TRW_REQUIRE_E2E=1`).
+pub fn chromium_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let chromium = find_program("chromium").or_else(|| find_program("chromium-browser"));
+    let chromedriver = find_program("chromedriver");
+    let mut missing = Vec::new();
+    if chromium.is_none() {
+        missing.push("chromium not found (apt-get install chromium)".to_owned());
+    }
+    if chromedriver.is_none() {
+        missing.push("chromedriver not found (apt-get install chromium-driver)".to_owned());
+    }
+    if !require_or_skip(test, &missing) {
+        return None;
+    }
+    Some((chromium?, chromedriver?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::base64_decode;
