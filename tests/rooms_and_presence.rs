@@ -352,3 +352,43 @@ async fn large_rooms_get_presence_summaries_instead_of_a_frame_per_join() {
     assert_eq!(summary["members"].as_array().map(Vec::len), Some(2));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_number_of_rooms_is_capped_and_empty_rooms_make_way() {
+    // Clients create rooms by naming them: without a cap, one client could create rooms (and
+    // their histories) forever. With a cap of 2 (the lobby and one more):
+    let mut config = tauri_ractor_websocket::config::ServerConfig::ephemeral();
+    config.max_rooms = 2;
+    let server = support::ws_client::start_server_with(config).await;
+    let addr = server.local_addr();
+    let mut alice = Client::connect(addr).await;
+    let mut bob = Client::connect(addr).await;
+
+    alice.send_json(json!({"type": "join", "room": "a"})).await;
+    assert_eq!(alice.next_of_type("joined").await["room"], "a");
+    // Room "a" is in use: no space for "b".
+    bob.send_json(json!({"type": "join", "room": "b"})).await;
+    let refused = bob.next_of_type("error").await;
+    assert_eq!(refused["code"], "too_many_rooms");
+
+    // Once "a" is empty it makes way for "b".
+    alice.send_json(json!({"type": "leave", "room": "a"})).await;
+    alice.next_of_type("left").await;
+    bob.send_json(json!({"type": "join", "room": "b"})).await;
+    assert_eq!(bob.next_of_type("joined").await["room"], "b");
+
+    let tree: Value = reqwest::get(format!("http://{addr}/api/actors"))
+        .await
+        .expect("GET /api/actors")
+        .json()
+        .await
+        .expect("JSON");
+    let rooms: Vec<&str> = tree["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .filter_map(|room| room["name"].as_str())
+        .collect();
+    assert_eq!(rooms, vec!["b", "lobby"]);
+    server.shutdown().await;
+}

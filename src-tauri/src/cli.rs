@@ -68,6 +68,11 @@ pub struct Cli {
     #[arg(long, env = "TRW_OUTBOUND_QUEUE_BYTES")]
     pub outbound_queue_bytes: Option<usize>,
 
+    /// Most rooms alive at once; at the cap an empty room makes way, or joins are refused
+    /// [default: 1000].
+    #[arg(long, env = "TRW_MAX_ROOMS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rooms: Option<u64>,
+
     /// Numbered messages each room keeps for late joiners and resumes [default: 500].
     #[arg(long, env = "TRW_HISTORY", value_parser = clap::value_parser!(u64).range(1..))]
     pub history: Option<u64>,
@@ -100,6 +105,9 @@ impl Cli {
             outbound_queue_bytes: self
                 .outbound_queue_bytes
                 .unwrap_or(defaults.outbound_queue_bytes),
+            max_rooms: self
+                .max_rooms
+                .map_or(defaults.max_rooms, |rooms| rooms as usize),
             history_limit: self
                 .history
                 .map_or(defaults.history_limit, |kept| kept as usize),

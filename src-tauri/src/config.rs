@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// Rooms up to this size announce every join/leave with the full member list; larger ones
     /// send a summary every 2 s (see [`crate::actors::room::PRESENCE_SUMMARY_INTERVAL`]).
     pub presence_limit: usize,
+    /// Most rooms alive at once, the lobby included. Clients create rooms by naming them; at
+    /// the cap an empty room is stopped to make space, or the join is refused.
+    pub max_rooms: usize,
     /// Most WebSockets open at once; more get HTTP 503 before the upgrade.
     /// `None`: derived at start from the open-file limit (see [`crate::os_limits`]).
     pub max_connections: Option<usize>,
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             max_connections: None,
             history_limit: 500,
             presence_limit: 100,
+            max_rooms: 1000,
         }
     }
 }

@@ -356,11 +356,15 @@ impl ConnectionState {
                 Some(self.call_timeout),
             )
             .await;
-        let Ok(CallResult::Success(Ok(room_ref))) = answer else {
-            return self.reply_error(
-                ErrorCode::Unavailable,
-                format!("could not join #{room} right now"),
-            );
+        let room_ref = match answer {
+            Ok(CallResult::Success(Ok(room_ref))) => room_ref,
+            Ok(CallResult::Success(Err((code, reason)))) => return self.reply_error(code, reason),
+            _ => {
+                return self.reply_error(
+                    ErrorCode::Unavailable,
+                    format!("could not join #{room} right now"),
+                )
+            }
         };
         let _ = room_ref.cast(RoomMsg::Join {
             member: self.member(),

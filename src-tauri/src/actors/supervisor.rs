@@ -47,7 +47,7 @@ pub enum SupervisorMsg {
     JoinRoom {
         connection_id: u64,
         room: String,
-        reply: RpcReplyPort<Result<ActorRef<RoomMsg>, String>>,
+        reply: RpcReplyPort<Result<ActorRef<RoomMsg>, (ErrorCode, String)>>,
     },
     /// Record that the connection left a room.
     LeftRoom { connection_id: u64, room: String },
@@ -101,6 +101,8 @@ pub struct SupervisorSnapshot {
 pub struct SupervisorArgs {
     pub history_limit: usize,
     pub presence_limit: usize,
+    /// Most rooms alive at once (the lobby included).
+    pub max_rooms: usize,
 }
 
 /// What the supervisor remembers about each live connection actor.
@@ -116,6 +118,7 @@ struct Child {
 pub struct SupervisorState {
     history_limit: usize,
     presence_limit: usize,
+    max_rooms: usize,
     children: HashMap<ActorId, Child>,
     by_connection: HashMap<u64, ActorId>,
     /// Name key (lowercase) → connection id.
@@ -140,6 +143,7 @@ impl Actor for ConnectionSupervisor {
         Ok(SupervisorState {
             history_limit: args.history_limit,
             presence_limit: args.presence_limit,
+            max_rooms: args.max_rooms.max(1),
             children: HashMap::new(),
             by_connection: HashMap::new(),
             names: HashMap::new(),
@@ -195,7 +199,8 @@ impl Actor for ConnectionSupervisor {
                 }
             }
             SupervisorMsg::EnsureRoom { room, reply } => {
-                let _ = reply.send(state.room(&myself, &room).await);
+                let answer = state.room(&myself, &room).await;
+                let _ = reply.send(answer.map_err(|(_, reason)| reason));
             }
             SupervisorMsg::Direct { from_id, to, text } => state.direct(from_id, to, text),
             SupervisorMsg::CloseAll { code, reply } => {
@@ -340,13 +345,26 @@ impl SupervisorState {
     }
 
     /// The room called `name`, started (linked to the supervisor) the first time it is needed.
+    ///
+    /// Clients create rooms just by naming them, so their number is capped: at the cap, a room
+    /// nobody is in is stopped (its history goes with it) to make space, and if every room is
+    /// in use the join is refused with `too_many_rooms`.
     async fn room(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         name: &str,
-    ) -> Result<ActorRef<RoomMsg>, String> {
+    ) -> Result<ActorRef<RoomMsg>, (ErrorCode, String)> {
         if let Some(room) = self.rooms.get(name) {
             return Ok(room.clone());
+        }
+        if self.rooms.len() >= self.max_rooms && !self.evict_an_empty_room() {
+            return Err((
+                ErrorCode::TooManyRooms,
+                format!(
+                    "the server already runs its maximum of {} rooms, all in use",
+                    self.max_rooms
+                ),
+            ));
         }
         let args = RoomArgs {
             name: name.to_owned(),
@@ -355,7 +373,7 @@ impl SupervisorState {
         };
         let (room, _join) = Actor::spawn_linked(None, RoomActor, args, myself.get_cell())
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| (ErrorCode::Unavailable, error.to_string()))?;
         tracing::info!(room = name, actor = %room.get_id(), "room started");
         self.log.record(
             LifecycleEventKind::Started,
@@ -366,6 +384,26 @@ impl SupervisorState {
         );
         self.rooms.insert(name.to_owned(), room.clone());
         Ok(room)
+    }
+
+    /// Stops one room that no connection is in (never the lobby); false if there is none.
+    fn evict_an_empty_room(&mut self) -> bool {
+        let occupied: BTreeSet<&String> = self
+            .children
+            .values()
+            .flat_map(|child| child.rooms.iter())
+            .collect();
+        let empty = self
+            .rooms
+            .keys()
+            .find(|name| name.as_str() != LOBBY && !occupied.contains(name))
+            .cloned();
+        let Some(name) = empty else { return false };
+        if let Some(room) = self.rooms.remove(&name) {
+            tracing::info!(room = %name, actor = %room.get_id(), "stopping an empty room: room limit reached");
+            room.stop(Some("room limit reached; nobody was in it".to_owned()));
+        }
+        true
     }
 
     fn direct(&self, from_id: u64, to: u64, text: String) {

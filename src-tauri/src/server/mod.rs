@@ -122,6 +122,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let supervisor_args = SupervisorArgs {
         history_limit: config.history_limit,
         presence_limit: config.presence_limit,
+        max_rooms: config.max_rooms,
     };
     let (supervisor, _) = Actor::spawn(None, ConnectionSupervisor, supervisor_args)
         .await
