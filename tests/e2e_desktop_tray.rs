@@ -8,7 +8,8 @@
 //!
 //! 1. the menu shows the live connection count and the URL actually in use;
 //! 2. the count follows a new WebSocket client;
-//! 3. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
+//! 3. clicking "Copy URL" puts that URL on the clipboard (read back with `xclip`);
+//! 4. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
 #![cfg(feature = "desktop")]
 
 mod support {
@@ -117,6 +118,35 @@ fn menu_items(menu: &(String, String)) -> Result<BTreeMap<String, i32>> {
     Ok(items)
 }
 
+/// Clicks the menu item labelled `label`, as a panel does.
+fn click(menu: &(String, String), label: &str) -> Result<()> {
+    let items = menu_items(menu)?;
+    let item = items
+        .get(label)
+        .ok_or_else(|| format!("no {label:?} item in {:?}", items.keys()))?;
+    let dest = format!("--dest={}", menu.0);
+    let id = format!("int32:{item}");
+    dbus_send(&[
+        &dest,
+        &menu.1,
+        "com.canonical.dbusmenu.Event",
+        &id,
+        "string:clicked",
+        "variant:int32:0",
+        "uint32:0",
+    ])?;
+    Ok(())
+}
+
+/// The X clipboard's text, read the way another application would paste it.
+fn read_clipboard() -> Result<String> {
+    let output = Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .output()
+        .map_err(|e| format!("running xclip (apt-get install xclip): {e}"))?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 #[tokio::test]
 async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
     let test = "tray_menu";
@@ -170,20 +200,20 @@ async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
         )
         .await?;
 
-        // 3. "Quit" is a graceful shutdown.
-        let items = menu_items(&menu)?;
-        let quit = items.get("Quit").ok_or("no Quit item")?.to_string();
-        let dest = format!("--dest={}", menu.0);
-        let id = format!("int32:{quit}");
-        dbus_send(&[
-            &dest,
-            &menu.1,
-            "com.canonical.dbusmenu.Event",
-            &id,
-            "string:clicked",
-            "variant:int32:0",
-            "uint32:0",
-        ])?;
+        // 3. "Copy URL" puts the URL in use on the clipboard.
+        click(&menu, "Copy URL")?;
+        wait_until("the URL on the clipboard", UI_TIMEOUT, || async {
+            let clipboard = read_clipboard()?;
+            if clipboard.trim() == url {
+                Ok(())
+            } else {
+                Err(format!("the clipboard holds {clipboard:?}").into())
+            }
+        })
+        .await?;
+
+        // 4. "Quit" is a graceful shutdown.
+        click(&menu, "Quit")?;
         let deadline = Instant::now() + UI_TIMEOUT; // hang guard
         let status = loop {
             if let Some(status) = app.child.try_wait()? {
