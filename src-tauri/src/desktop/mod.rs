@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
         .invoke_handler(tauri::generate_handler![notifications::notify])
+        .on_window_event(notifications::log_focus_change)
         .setup(move |app| {
             setup(app, &cli).inspect_err(|error| {
                 if let Ok(mut slot) = failure_slot.lock() {

@@ -12,11 +12,17 @@
 //! Keeping the decision in Rust means the page needs no knowledge of focus rules or settings,
 //! and the server needs no extra subscriber. The on/off choice survives restarts: turning it off
 //! writes an empty marker file `notifications-off` in the app's config directory.
+//!
+//! Both inputs of the decision are logged at debug level (`RUST_LOG=tauri_ractor_websocket=debug`):
+//! each request with the focus and setting it was decided on, and each change of the window's
+//! focus ([`log_focus_change`]). That answers "why did I (not) get a notification?", and it is
+//! what `tests/e2e_desktop_notifications.rs` waits for before it sends a message to a window it
+//! has just unfocused.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tauri::{AppHandle, Manager, Runtime, State, WebviewWindow};
+use tauri::{AppHandle, Manager, Runtime, State, WebviewWindow, Window, WindowEvent};
 use tauri_plugin_notification::NotificationExt;
 
 /// Longest body shown; notification servers truncate anyway, this keeps the D-Bus call small.
@@ -66,6 +72,16 @@ impl Notifications {
         if let Err(error) = saved {
             tracing::warn!(%error, path = %marker.display(), "could not save the notification setting");
         }
+    }
+}
+
+/// Window event hook (`Builder::on_window_event`): logs each focus change at debug level.
+///
+/// On Linux the event comes from GTK's `focus-in`/`focus-out` handlers and reaches this hook
+/// through the event loop, so once it is logged, [`notify`]'s `is_focused()` already agrees.
+pub fn log_focus_change<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
+    if let WindowEvent::Focused(focused) = event {
+        tracing::debug!(window = window.label(), focused, "window focus changed");
     }
 }
 
