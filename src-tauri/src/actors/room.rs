@@ -11,7 +11,8 @@
 //!
 //! Fan-out is the hot path. Each frame is encoded **once** into a shared, reference-counted
 //! [`Utf8Bytes`] and every member's [`Outbox`] gets a clone (a pointer copy). Delivery never
-//! waits: a member whose queue is full is closed as a slow consumer and dropped from the room.
+//! waits: a member whose queue is full is closed as a slow consumer, and leaves the room when
+//! its actor stops.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
