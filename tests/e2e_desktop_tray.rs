@@ -9,7 +9,10 @@
 //! 1. the menu shows the live connection count and the URL actually in use;
 //! 2. the count follows a new WebSocket client;
 //! 3. clicking "Copy URL" puts that URL on the clipboard (read back with `xclip`);
-//! 4. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
+//! 4. clicking "Open in browser" opens the URL in the desktop's default browser, through the
+//!    same `xdg-open` lookup a real desktop uses. The test's throwaway XDG directories make a
+//!    headless Chromium the default browser, and the tab it opens connects to the app's server;
+//! 5. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
 #![cfg(feature = "desktop")]
 
 mod support {
@@ -18,11 +21,14 @@ mod support {
 mod desktop;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use desktop::{log_file, window_tools, APP};
-use support::webdriver::{free_port, wait_until, Result, RoomClient, UI_TIMEOUT};
+use desktop::{health, log_file, window_tools, APP};
+use support::webdriver::{
+    chromium_tools, free_port, fresh_dir, wait_until, Result, RoomClient, UI_TIMEOUT,
+};
 
 /// The app, started directly so the test knows its pid (to find its bus connection).
 struct App {
@@ -147,13 +153,79 @@ fn read_clipboard() -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// Throwaway `XDG_CONFIG_HOME`/`XDG_DATA_HOME` in which the default browser (the handler of
+/// `x-scheme-handler/http`, as `xdg-open` looks it up) is a headless Chromium. Dropping it
+/// stops that browser.
+struct DefaultBrowser {
+    dir: PathBuf,
+}
+
+impl DefaultBrowser {
+    fn install(chromium: &Path) -> Result<DefaultBrowser> {
+        let dir = fresh_dir("default-browser");
+        let applications = dir.join("data/applications");
+        std::fs::create_dir_all(&applications)?;
+        std::fs::create_dir_all(dir.join("config"))?;
+        let launcher = dir.join("browser");
+        std::fs::write(
+            &launcher,
+            format!(
+                "#!/bin/sh\nexec {} --headless --no-sandbox --disable-gpu --disable-quic \
+                 --no-first-run --disable-background-networking --disable-component-update \
+                 --disable-sync --user-data-dir={} \"$1\"\n",
+                chromium.display(),
+                dir.join("profile").display()
+            ),
+        )?;
+        let mut permissions = std::fs::metadata(&launcher)?.permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&launcher, permissions)?;
+        std::fs::write(
+            applications.join("trw-test-browser.desktop"),
+            format!(
+                "[Desktop Entry]\nType=Application\nName=Test browser\nExec={} %u\n\
+                 MimeType=x-scheme-handler/http;\n",
+                launcher.display()
+            ),
+        )?;
+        std::fs::write(
+            dir.join("config/mimeapps.list"),
+            "[Default Applications]\nx-scheme-handler/http=trw-test-browser.desktop\n",
+        )?;
+        Ok(DefaultBrowser { dir })
+    }
+
+    /// Environment for the app, so that its `xdg-open` finds this browser.
+    fn env(&self) -> [(&'static str, PathBuf); 2] {
+        [
+            ("XDG_CONFIG_HOME", self.dir.join("config")),
+            ("XDG_DATA_HOME", self.dir.join("data")),
+        ]
+    }
+}
+
+impl Drop for DefaultBrowser {
+    fn drop(&mut self) {
+        // The browser was started by xdg-open, not by us: find it by its profile directory.
+        let profile = self.dir.join("profile");
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(profile.as_os_str())
+            .status();
+    }
+}
+
 #[tokio::test]
 async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
     let test = "tray_menu";
     if window_tools(test, true).is_none() {
         return;
     }
+    let Some((chromium, _)) = chromium_tools(test) else {
+        return;
+    };
     let _turn = desktop::one_window_at_a_time().await;
+    let browser = DefaultBrowser::install(&chromium).expect("set up a default browser");
     let port = free_port();
     let log = log_file(test);
     std::fs::create_dir_all(log.parent().expect("log dir")).expect("create the log dir");
@@ -162,6 +234,7 @@ async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
     let child = Command::new(APP)
         .env("TRW_PORT", port.to_string())
         .env("RUST_LOG", "info")
+        .envs(browser.env())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -212,7 +285,19 @@ async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
         })
         .await?;
 
-        // 4. "Quit" is a graceful shutdown.
+        // 4. "Open in browser": a browser tab on the URL in use joins as a third connection.
+        click(&menu, "Open in browser")?;
+        wait_until("the browser tab to connect", UI_TIMEOUT, || async {
+            let health = health(port).await?;
+            if health["active_websockets"] == 3 {
+                Ok(())
+            } else {
+                Err(format!("/health: {health}").into())
+            }
+        })
+        .await?;
+
+        // 5. "Quit" is a graceful shutdown.
         click(&menu, "Quit")?;
         let deadline = Instant::now() + UI_TIMEOUT; // hang guard
         let status = loop {
