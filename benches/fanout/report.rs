@@ -33,6 +33,9 @@ pub struct Settings {
 /// Targets from issue 6.
 const MIN_THROUGHPUT_RATIO: f64 = 0.9;
 const MAX_P99_RATIO: f64 = 1.5;
+/// The connection counts at which the issue sets the throughput and p99 ratio targets; at other
+/// N the ratios are reported but not judged.
+const RATIO_TARGETS_AT: [usize; 2] = [1000, 10000];
 const MAX_KIB_PER_IDLE_CONN: f64 = 10.0;
 const MIN_CONNS_HELD: usize = 19_000;
 
@@ -165,6 +168,15 @@ fn mark(ok: bool) -> &'static str {
     }
 }
 
+/// Like [`mark`], for a ratio target that only applies at some N.
+fn mark_at(conns: usize, ok: bool) -> &'static str {
+    if RATIO_TARGETS_AT.contains(&conns) {
+        mark(ok)
+    } else {
+        "(no target at this N)"
+    }
+}
+
 fn markdown(rows: &[Row], settings: &Settings) -> String {
     let mut md = String::new();
     let _ = writeln!(
@@ -203,7 +215,10 @@ fn markdown(rows: &[Row], settings: &Settings) -> String {
 }
 
 fn targets(md: &mut String, rows: &[Row]) {
-    md.push_str("## Targets (issue 6)\n\n");
+    md.push_str(
+        "## Targets (issue 6)\n\nThe throughput and p99 ratios are targets at 1k and 10k \
+         connections; at other N they are shown for the trend.\n\n",
+    );
     md.push_str(
         "| N | deliveries/s ours / baseline (≥ 0.9) | p99 ours / baseline (≤ 1.5) | \
          KiB per idle conn, ours (≤ 10) | lost (healthy clients) |\n|---|---|---|---|---|\n",
@@ -218,9 +233,9 @@ fn targets(md: &mut String, rows: &[Row]) {
             "| {} | {:.2} {} | {:.2} {} | {:.1} {} | {} {} |",
             row.conns,
             throughput,
-            mark(throughput >= MIN_THROUGHPUT_RATIO),
+            mark_at(row.conns, throughput >= MIN_THROUGHPUT_RATIO),
             p99,
-            mark(p99 <= MAX_P99_RATIO),
+            mark_at(row.conns, p99 <= MAX_P99_RATIO),
             kib,
             mark(kib <= MAX_KIB_PER_IDLE_CONN),
             lost,
