@@ -15,6 +15,7 @@ mod support {
     pub mod webdriver;
 }
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -93,20 +94,14 @@ async fn with_page<F>(test: &str, scenario: F)
 where
     F: for<'a> AsyncFnOnce(&'a ChatPage<'a>, &'a Server) -> Result<()>,
 {
-    let Some((chromium, chromedriver)) = chromium_tools(test) else {
+    let Some(rig) = Rig::start(test).await else {
         return;
     };
-    let server = Server::start().await.expect("start the server binary");
-    let driver = Driver::chromedriver(&chromedriver)
-        .await
-        .expect("start chromedriver");
-    let session = Session::new(&driver.url, chromium_capabilities(&chromium))
-        .await
-        .expect("open a headless Chromium session");
+    let (server, session) = (&rig.server, rig.open_tab().await);
 
     let page = ChatPage { session: &session };
     let outcome = match session.goto(&server.page_url()).await {
-        Ok(()) => scenario(&page, &server).await,
+        Ok(()) => scenario(&page, server).await,
         Err(e) => Err(e),
     };
 
@@ -114,6 +109,36 @@ where
     close_session(test, session, &shot).await;
     if let Err(e) = outcome {
         panic!("{test} failed: {e}\n(screenshot: {})", shot.display());
+    }
+}
+
+/// What every browser test needs: the server binary, chromedriver, and where Chromium is.
+struct Rig {
+    server: Server,
+    driver: Driver,
+    chromium: PathBuf,
+}
+
+impl Rig {
+    /// `None` when the browser tools are missing (see `chromium_tools`).
+    async fn start(test: &str) -> Option<Rig> {
+        let (chromium, chromedriver) = chromium_tools(test)?;
+        let server = Server::start().await.expect("start the server binary");
+        let driver = Driver::chromedriver(&chromedriver)
+            .await
+            .expect("start chromedriver");
+        Some(Rig {
+            server,
+            driver,
+            chromium,
+        })
+    }
+
+    /// A new headless Chromium (its own profile), not yet on any page.
+    async fn open_tab(&self) -> Session {
+        Session::new(&self.driver.url, chromium_capabilities(&self.chromium))
+            .await
+            .expect("open a headless Chromium session")
     }
 }
 
@@ -173,21 +198,12 @@ async fn a_chat_typed_in_a_browser_tab_reaches_other_websocket_clients() {
 #[tokio::test]
 async fn two_tabs_in_different_rooms_and_the_actor_inspector() {
     let test = "browser_rooms";
-    let Some((chromium, chromedriver)) = chromium_tools(test) else {
+    let Some(rig) = Rig::start(test).await else {
         return;
     };
-    let server = Server::start().await.expect("start the server binary");
-    let driver = Driver::chromedriver(&chromedriver)
-        .await
-        .expect("start chromedriver");
-    let first = Session::new(&driver.url, chromium_capabilities(&chromium))
-        .await
-        .expect("open the first tab");
-    let second = Session::new(&driver.url, chromium_capabilities(&chromium))
-        .await
-        .expect("open the second tab");
+    let (first, second) = (rig.open_tab().await, rig.open_tab().await);
 
-    let outcome = two_rooms_scenario(&first, &second, &server).await;
+    let outcome = two_rooms_scenario(&first, &second, &rig.server).await;
 
     for (session, name) in [(first, "first"), (second, "second")] {
         let shot = artifacts_dir().join(format!("{test}-{name}.png"));
