@@ -45,7 +45,7 @@ use support::webdriver::{
 };
 
 /// The app's identifier (`tauri.conf.json`): its config directory is `$XDG_CONFIG_HOME/<this>`.
-const IDENTIFIER: &str = "dev.tauri-ractor-websocket.app";
+const IDENTIFIER: &str = "dev.tauri-ractor-websocket.hub";
 
 /// The X class of the window that takes the focus away from the app.
 const THIEF_CLASS: &str = "trw-focus-thief";

@@ -55,9 +55,90 @@ pub fn window_tools(test: &str, needs_bus: bool) -> Option<PathBuf> {
 /// launch takes this turn first (test binaries themselves run one after another).
 static WINDOW_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Waits until no other test in this binary has a window open.
+/// The name the running app owns on the session bus (tauri-plugin-single-instance registers
+/// `<identifier from tauri.conf.json>.SingleInstance`).
+const SINGLE_INSTANCE_NAME: &str = "dev.tauri-ractor-websocket.hub.SingleInstance";
+
+/// Waits until no other test in this binary has a window open, and until no app left over from
+/// an earlier test binary still owns the single-instance name (test binaries share one D-Bus
+/// session under `scripts/test`, and an app told to quit at the end of one may still be
+/// exiting when the next one starts; a new launch would then hand over to it and exit).
 pub async fn one_window_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    WINDOW_TURN.lock().await
+    let turn = WINDOW_TURN.lock().await;
+    wait_until_no_app_runs("before a launch").await;
+    turn
+}
+
+/// Waits (bounded) until no app owns the single-instance name on this bus. An app still there
+/// after that is a leftover a test failed to close (for example an orphan of a killed driver):
+/// it is stopped, loudly, so that it cannot make every later launch hand over to it.
+pub async fn wait_until_no_app_runs(when: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while single_instance_name_owned() {
+        if std::time::Instant::now() >= deadline {
+            stop_leftover_app(when);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends SIGTERM to the owner of the single-instance name if it is this package's app binary.
+fn stop_leftover_app(when: &str) {
+    let Some(pid) = single_instance_owner_pid() else {
+        return;
+    };
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    if !exe.to_string_lossy().contains("tauri-ractor-websocket") {
+        eprintln!("{when}: the single-instance name is held by pid {pid} ({exe:?}), not our app");
+        return;
+    }
+    eprintln!("{when}: stopping a leftover app (pid {pid}) that a previous test did not close");
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while single_instance_name_owned() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The pid of the process owning [`SINGLE_INSTANCE_NAME`], if any.
+fn single_instance_owner_pid() -> Option<u32> {
+    let output = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            &format!("string:{SINGLE_INSTANCE_NAME}"),
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .skip_while(|word| *word != "uint32")
+        .nth(1)
+        .and_then(|pid| pid.parse().ok())
+}
+
+/// Whether some app owns [`SINGLE_INSTANCE_NAME`] on the session bus (false without a bus).
+fn single_instance_name_owned() -> bool {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        return false;
+    }
+    Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            &format!("string:{SINGLE_INSTANCE_NAME}"),
+        ])
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("boolean true"))
 }
 
 /// The app's window, launched by tauri-driver. Call [`Window::close`] at the end.
@@ -87,10 +168,13 @@ impl Window {
     }
 
     /// Deletes the session, which closes the app; tauri-driver stops when `self` drops.
+    /// Deletes the session, which quits the app, and waits until the app has really gone (its
+    /// graceful shutdown takes up to about 1.5 s), so that the next test starts on a clean bus.
     pub async fn close(self, test: &str) {
         if let Err(e) = self.session.delete().await {
             eprintln!("{test}: could not delete the session: {e}");
         }
+        wait_until_no_app_runs(test).await;
     }
 }
 
