@@ -9,10 +9,11 @@
 //! 1. the menu shows the live connection count and the URL actually in use;
 //! 2. the count follows a new WebSocket client;
 //! 3. clicking "Copy URL" puts that URL on the clipboard (read back with `xclip`);
-//! 4. clicking "Open in browser" opens the URL in the desktop's default browser, through the
+//! 4. clicking "Notifications" turns them off and on, saved in the app's config directory;
+//! 5. clicking "Open in browser" opens the URL in the desktop's default browser, through the
 //!    same `xdg-open` lookup a real desktop uses. The test's throwaway XDG directories make a
 //!    headless Chromium the default browser, and the tab it opens connects to the app's server;
-//! 5. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
+//! 6. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
 #![cfg(feature = "desktop")]
 
 mod support {
@@ -285,7 +286,31 @@ async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
         })
         .await?;
 
-        // 4. "Open in browser": a browser tab on the URL in use joins as a third connection.
+        // 4. The "Notifications" check item turns them off, saved for the next start (the same
+        //    marker file the notification test checks the effect of), and on again.
+        let marker = browser
+            .env()
+            .iter()
+            .find(|(key, _)| *key == "XDG_CONFIG_HOME")
+            .map(|(_, dir)| dir.join("dev.tauri-ractor-websocket.hub/notifications-off"))
+            .ok_or("no XDG_CONFIG_HOME for the app")?;
+        for expect_off in [true, false] {
+            click(&menu, "Notifications")?;
+            wait_until(
+                "the notifications setting to be saved",
+                UI_TIMEOUT,
+                || async {
+                    if marker.exists() == expect_off {
+                        Ok(())
+                    } else {
+                        Err(format!("{} exists: {}", marker.display(), marker.exists()).into())
+                    }
+                },
+            )
+            .await?;
+        }
+
+        // 5. "Open in browser": a browser tab on the URL in use joins as a third connection.
         click(&menu, "Open in browser")?;
         wait_until("the browser tab to connect", UI_TIMEOUT, || async {
             let health = health(port).await?;
@@ -297,7 +322,7 @@ async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
         })
         .await?;
 
-        // 5. "Quit" is a graceful shutdown.
+        // 6. "Quit" is a graceful shutdown.
         click(&menu, "Quit")?;
         let deadline = Instant::now() + UI_TIMEOUT; // hang guard
         let status = loop {
