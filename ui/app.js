@@ -179,8 +179,6 @@
   let countdownTimer = 0;
   let reconnectAt = 0;
   let welcomeTimer = 0;
-  let healthTimer = 0;
-  let healthController = null;
 
   let stickToBottom = true;
   let chatHadFocus = false;
@@ -219,11 +217,11 @@
     ui.renameButton.disabled = !connected;
     if (!connected) closeRename();
     if (connected) {
-      pollHealthSoon(0);
-      pollActorsSoon(0);
+      healthPoller.soon(0);
+      actorsPoller.soon(0);
     } else {
-      stopHealth();
-      stopActors();
+      healthPoller.stop();
+      actorsPoller.stop();
       ui.counts.dataset.stale = "true";
       ui.actorsUpdated.dataset.stale = "true";
       ui.onlineList.dataset.stale = "true";
@@ -1196,67 +1194,36 @@
 
   // ---------------------------------------------------------------- actor inspector (GET /api/actors)
 
-  let actorsTimer = 0;
-  let actorsController = null;
-
   function actorsPanelShown() {
     return ui.actorsPanel.getClientRects().length > 0; // display:none below ~1024px unless opened
   }
 
-  function stopActors() {
-    clearTimeout(actorsTimer);
-    actorsTimer = 0;
-    if (actorsController) actorsController.abort();
-    actorsController = null;
-  }
-
-  function pollActorsSoon(delay) {
-    clearTimeout(actorsTimer);
-    actorsTimer = 0;
-    if (state !== "connected" || document.visibilityState === "hidden" || !cfg.httpBase) return;
-    actorsTimer = setTimeout(pollActors, delay);
-  }
-
-  async function pollActors() {
-    actorsTimer = 0;
-    if (state !== "connected" || document.visibilityState === "hidden" || actorsController) return;
-    if (!actorsPanelShown()) {
-      pollActorsSoon(ACTORS_INTERVAL_MS); // cheap check; fetch only while someone can see it
-      return;
-    }
-    const ctrl = new AbortController();
-    actorsController = ctrl;
-    const timer = setTimeout(() => ctrl.abort(), ACTORS_TIMEOUT_MS);
-    let next = ACTORS_INTERVAL_MS;
-    try {
-      const res = await fetch(`${cfg.httpBase}/api/actors`, { cache: "no-store", signal: ctrl.signal });
+  const actorsPoller = makePoller({
+    path: "/api/actors",
+    timeoutMs: ACTORS_TIMEOUT_MS,
+    intervalMs: ACTORS_INTERVAL_MS,
+    // Cheap check first: fetch only while someone can see the panel.
+    wanted: actorsPanelShown,
+    async onResponse(res, isCurrent) {
       if (res.status === 404) {
-        next = ACTORS_RETRY_MS;
-        throw new Error("This server has no actor inspector");
+        throw Object.assign(new Error("This server has no actor inspector"), { retryMs: ACTORS_RETRY_MS });
       }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const tree = await res.json();
-      if (actorsController !== ctrl) return;
+      if (!isCurrent()) return;
       renderActors(tree);
       ui.actorsUpdated.dataset.stale = "false";
       setText(ui.actorsUpdated, "live");
-    } catch (err) {
-      if (actorsController === ctrl) {
-        ui.actorsUpdated.dataset.stale = "true";
-        setText(ui.actorsUpdated, "stale");
-        if (next === ACTORS_RETRY_MS) {
-          ui.actorsSupervisor.className = "actor-supervisor placeholder";
-          setText(ui.actorsSupervisor, err.message);
-        }
+    },
+    onError(err) {
+      ui.actorsUpdated.dataset.stale = "true";
+      setText(ui.actorsUpdated, "stale");
+      if (err.retryMs) {
+        ui.actorsSupervisor.className = "actor-supervisor placeholder";
+        setText(ui.actorsSupervisor, err.message);
       }
-    } finally {
-      clearTimeout(timer);
-      if (actorsController === ctrl) {
-        actorsController = null;
-        pollActorsSoon(next);
-      }
-    }
-  }
+    },
+  });
 
   function num(n) {
     return Number.isFinite(n) ? String(n) : "–";
@@ -1391,7 +1358,7 @@
     setPanelOpen(ui.actorsPanel, ui.toggleActors, open);
     if (open) {
       setPanelOpen(ui.roomsPanel, ui.toggleRooms, false);
-      pollActorsSoon(0);
+      actorsPoller.soon(0);
       ui.actorsClose.focus();
     }
   });
@@ -1493,43 +1460,76 @@
 
   // ---------------------------------------------------------------- live counts (GET /health)
 
-  function stopHealth() {
-    clearTimeout(healthTimer);
-    healthTimer = 0;
-    if (healthController) healthController.abort();
-    healthController = null;
-  }
+  /**
+   * One polling loop for a JSON endpoint of the server, shared by the live counts and the actor
+   * inspector: fetch with a timeout, again every `intervalMs` while connected and visible, never
+   * two requests at once, and `stop()` aborts the one in flight. `onResponse(res, isCurrent)`
+   * reads the answer (`isCurrent()` is false once stopped); an error it throws goes to `onError`,
+   * and may carry `retryMs` to slow the next attempt down.
+   */
+  function makePoller({ path, timeoutMs, intervalMs, wanted = () => true, onResponse, onError }) {
+    let timer = 0;
+    let controller = null;
+    const active = () => state === "connected" && document.visibilityState !== "hidden" && cfg.httpBase;
 
-  function pollHealthSoon(delay) {
-    clearTimeout(healthTimer);
-    healthTimer = 0;
-    if (state !== "connected" || document.visibilityState === "hidden" || !cfg.httpBase) return;
-    healthTimer = setTimeout(pollHealth, delay);
-  }
-
-  async function pollHealth() {
-    healthTimer = 0;
-    if (state !== "connected" || document.visibilityState === "hidden" || healthController) return;
-    const ctrl = new AbortController();
-    healthController = ctrl;
-    const timer = setTimeout(() => ctrl.abort(), HEALTH_TIMEOUT_MS);
-    try {
-      const res = await fetch(`${cfg.httpBase}/health`, { cache: "no-store", signal: ctrl.signal });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const h = await res.json();
-      if (healthController !== ctrl) return; // stopped meanwhile
-      setCounts(h.active_websockets, h.active_actors);
-      ui.counts.dataset.stale = "false";
-    } catch (_) {
-      if (healthController === ctrl) ui.counts.dataset.stale = "true";
-    } finally {
+    function soon(delay) {
       clearTimeout(timer);
-      if (healthController === ctrl) {
-        healthController = null;
-        pollHealthSoon(HEALTH_INTERVAL_MS);
+      timer = 0;
+      if (active()) timer = setTimeout(run, delay);
+    }
+
+    function stop() {
+      clearTimeout(timer);
+      timer = 0;
+      if (controller) controller.abort();
+      controller = null;
+    }
+
+    async function run() {
+      timer = 0;
+      if (!active() || controller) return;
+      if (!wanted()) {
+        soon(intervalMs);
+        return;
+      }
+      const ctrl = new AbortController();
+      controller = ctrl;
+      const isCurrent = () => controller === ctrl;
+      const abortTimer = setTimeout(() => ctrl.abort(), timeoutMs);
+      let next = intervalMs;
+      try {
+        const res = await fetch(`${cfg.httpBase}${path}`, { cache: "no-store", signal: ctrl.signal });
+        await onResponse(res, isCurrent);
+      } catch (err) {
+        if (err && err.retryMs) next = err.retryMs;
+        if (isCurrent()) onError(err);
+      } finally {
+        clearTimeout(abortTimer);
+        if (isCurrent()) {
+          controller = null;
+          soon(next);
+        }
       }
     }
+
+    return { soon, stop };
   }
+
+  const healthPoller = makePoller({
+    path: "/health",
+    timeoutMs: HEALTH_TIMEOUT_MS,
+    intervalMs: HEALTH_INTERVAL_MS,
+    async onResponse(res, isCurrent) {
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const h = await res.json();
+      if (!isCurrent()) return; // stopped meanwhile
+      setCounts(h.active_websockets, h.active_actors);
+      ui.counts.dataset.stale = "false";
+    },
+    onError() {
+      ui.counts.dataset.stale = "true";
+    },
+  });
 
   // ---------------------------------------------------------------- notice
 
@@ -1583,12 +1583,12 @@
 
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") {
-      pollHealthSoon(0);
-      pollActorsSoon(0);
+      healthPoller.soon(0);
+      actorsPoller.soon(0);
       reconnectNow();
     } else {
-      stopHealth();
-      stopActors();
+      healthPoller.stop();
+      actorsPoller.stop();
     }
   });
 
@@ -1597,8 +1597,8 @@
   window.addEventListener("pagehide", () => {
     stopped = true;
     clearReconnect();
-    stopHealth();
-    stopActors();
+    healthPoller.stop();
+    actorsPoller.stop();
     if (ws) {
       const sock = ws;
       ws = null;
