@@ -17,6 +17,16 @@ fn member_names(frame: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The rooms `/api/actors` lists, by name.
+fn room_names(tree: &Value) -> Vec<&str> {
+    tree["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .filter_map(|room| room["name"].as_str())
+        .collect()
+}
+
 /// Reads `presence` frames for `room` until one lists exactly `names`.
 async fn wait_for_presence(client: &mut Client, room: &str, names: &[&str]) {
     loop {
@@ -280,12 +290,7 @@ async fn the_inspector_lists_the_live_actor_tree_and_metrics_count() {
     assert_eq!(connections[0]["rooms"], json!(["dev", "lobby"]));
     assert!(connections[0]["messages_in"].as_u64() >= Some(3));
     assert!(connections[0]["messages_out"].as_u64() >= Some(4));
-    let rooms: Vec<&str> = tree["rooms"]
-        .as_array()
-        .expect("rooms")
-        .iter()
-        .filter_map(|room| room["name"].as_str())
-        .collect();
+    let rooms = room_names(&tree);
     assert_eq!(rooms, vec!["dev", "lobby"]);
     let events = tree["events"].as_array().expect("events");
     let bob_stopped = events.iter().any(|event| {
@@ -383,12 +388,7 @@ async fn the_number_of_rooms_is_capped_and_empty_rooms_make_way() {
         .json()
         .await
         .expect("JSON");
-    let rooms: Vec<&str> = tree["rooms"]
-        .as_array()
-        .expect("rooms")
-        .iter()
-        .filter_map(|room| room["name"].as_str())
-        .collect();
+    let rooms = room_names(&tree);
     assert_eq!(rooms, vec!["b", "lobby"]);
     server.shutdown().await;
 }
