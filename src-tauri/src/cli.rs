@@ -2,6 +2,7 @@
 //! `--help`), which is how tests and the WebDriver harness configure the app.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
@@ -84,6 +85,11 @@ pub struct Cli {
     /// Seconds of silence (not even a pong) after which a client is closed [default: 20].
     #[arg(long, env = "TRW_IDLE_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_secs: Option<u64>,
+
+    /// Directory for the app's data [default: the per-user data directory,
+    /// ~/.local/share/dev.tauri-ractor-websocket.hub on Linux].
+    #[arg(long, env = "TRW_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Cli {
@@ -117,6 +123,10 @@ impl Cli {
             idle_timeout: self
                 .idle_timeout_secs
                 .map_or(defaults.idle_timeout, Duration::from_secs),
+            data_dir: self
+                .data_dir
+                .clone()
+                .or_else(crate::paths::default_data_dir),
             ..defaults
         }
     }

@@ -1,6 +1,7 @@
 //! Server settings, with the defaults of the Python original where it had one.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the server needs to know to start. Built from the command line in `main.rs`,
@@ -46,6 +47,9 @@ pub struct ServerConfig {
     /// Most WebSockets open at once; more get HTTP 503 before the upgrade.
     /// `None`: derived at start from the open-file limit (see [`crate::os_limits`]).
     pub max_connections: Option<usize>,
+    /// Where the server keeps what outlives the process (see [`crate::paths`]). `None` keeps
+    /// nothing on disk: the default for tests and embedding ([`ServerConfig::ephemeral`]).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             history_limit: 500,
             presence_limit: 100,
             max_rooms: 1000,
+            data_dir: None,
         }
     }
 }

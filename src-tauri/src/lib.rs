@@ -21,6 +21,7 @@ pub mod headless;
 pub mod logging;
 pub mod metrics;
 pub mod os_limits;
+pub mod paths;
 pub mod protocol;
 pub mod server;
 pub mod shutdown_signal;
