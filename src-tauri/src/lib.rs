@@ -12,6 +12,27 @@
 //! - **The desktop shell** (`desktop` feature, on by default): a Tauri window that starts the
 //!   same server on a background task and points its page at it.
 //!
+//! ## Layers: dependencies point one way
+//!
+//! ```text
+//! desktop → cli, headless → server → actors → config, metrics, paths, os_limits, … → protocol
+//! ```
+//!
+//! A module may use the layers below it, never one above or beside it:
+//!
+//! - [`protocol`] uses nothing of this crate. What every layer shares about the wire lives
+//!   here: [`protocol::LOBBY`], [`protocol::unix_millis`], the close and error codes.
+//! - The small support modules ([`config`], [`metrics`], [`paths`], [`os_limits`],
+//!   [`logging`], [`shutdown_signal`]) use only `protocol`.
+//! - [`actors`] never uses [`server`]: the actors do not know they are behind HTTP.
+//! - [`server`] uses the actors; inside it, the request guard takes only its
+//!   [`server::RequestPolicy`], not the server state.
+//! - Nothing in the core (everything but `desktop`) uses `desktop` or a Tauri crate.
+//!
+//! `tests/layering.rs` reads the source tree and fails on any path that breaks this
+//! (`use crate::…`, `crate::…` in code and macros, `super::` climbing out of a module). A new
+//! top-level module needs a place in its layer table.
+//!
 //! Start reading at [`server::start`], then [`actors::connection`].
 
 pub mod actors;

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use super::room::unix_millis;
+use crate::protocol::unix_millis;
 
 /// Entries kept.
 pub const LIFECYCLE_LOG_LEN: usize = 50;

@@ -15,7 +15,7 @@
 //! its actor stops.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -25,8 +25,8 @@ use crate::protocol::{
     Level, MemberView, MessageKind, NoticeEvent, NotificationSource, ServerMessage,
 };
 
-/// The room every connection starts in and cannot leave.
-pub const LOBBY: &str = "lobby";
+/// Re-exported for the actors' convenience: both live in [`crate::protocol`], below this layer.
+pub use crate::protocol::{unix_millis, LOBBY};
 
 /// How many of the most recent frames a plain join (without `since`) replays.
 pub const JOIN_BACKLOG: usize = 50;
@@ -366,12 +366,4 @@ impl RoomState {
 
 fn encode(message: &ServerMessage) -> Utf8Bytes {
     message.to_json().into()
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
-pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::actors::room::LOBBY;
+use super::LOBBY;
 
 /// One decoded client frame.
 ///

@@ -28,7 +28,7 @@ pub fn decode_client_text(frame: &str) -> Result<ClientMessage, DecodeError> {
         decode_json(frame)?
     } else {
         ClientMessage::Chat {
-            room: crate::actors::room::LOBBY.to_owned(),
+            room: super::LOBBY.to_owned(),
             text: frame.to_owned(),
         }
     };

@@ -10,6 +10,7 @@ mod close_code;
 mod decode;
 pub mod names;
 mod server_message;
+mod timestamp;
 
 pub use client_message::{ClientMessage, CLIENT_MESSAGE_TYPES};
 pub use close_code::CloseCode;
@@ -17,6 +18,11 @@ pub use decode::{decode_client_text, DecodeError};
 pub use server_message::{
     ErrorCode, Level, MemberView, MessageKind, NoticeEvent, NotificationSource, ServerMessage,
 };
+pub use timestamp::unix_millis;
+
+/// The room every connection starts in and cannot leave. Part of the protocol: a `chat` frame
+/// without a `room`, and every plain-text frame, goes here.
+pub const LOBBY: &str = "lobby";
 
 /// Longest chat or broadcast text accepted, in bytes.
 pub const MAX_TEXT_BYTES: usize = 8192;

@@ -27,11 +27,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::room::LOBBY;
 use crate::actors::supervisor::{ConnectionSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
-use crate::protocol::CloseCode;
+use crate::protocol::{CloseCode, LOBBY};
 pub use request_guard::RequestPolicy;
 pub use state::AppState;
 pub use static_ui::find_asset;

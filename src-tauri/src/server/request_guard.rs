@@ -23,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::api_error::ApiError;
-use super::state::AppState;
 use crate::config::ServerConfig;
 
 /// Origins of the desktop WebView: Linux and macOS, then Windows (http and https variants).
@@ -119,10 +118,11 @@ impl RequestPolicy {
     }
 }
 
-/// Middleware applying the checks described in the module docs.
-pub async fn guard(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// Middleware applying the checks described in the module docs. It needs nothing but the
+/// policy (`middleware::from_fn_with_state(policy, guard)`), so it depends on no server state.
+pub async fn guard(State(policy): State<RequestPolicy>, request: Request, next: Next) -> Response {
     if let Err(refusal) = check(
-        &app.policy,
+        &policy,
         request.method(),
         request.uri().path(),
         request.headers(),

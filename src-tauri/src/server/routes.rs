@@ -24,7 +24,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_endpoint::metrics))
         .fallback(static_ui::serve_ui)
         .layer(middleware::from_fn_with_state(
-            Arc::clone(&app),
+            app.policy.clone(),
             request_guard::guard,
         ))
         .layer(cors)

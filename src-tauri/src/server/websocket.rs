@@ -27,11 +27,10 @@ use crate::actors::connection::{
     ConnectionArgs, ConnectionMsg, RateLimit, INBOUND_IN_FLIGHT, MAX_ROOMS_PER_CONNECTION,
 };
 use crate::actors::outbox::{Outbox, OutboxLimits};
-use crate::actors::room::unix_millis;
 use crate::actors::supervisor::SupervisorMsg;
 use crate::metrics::{ConnectionStats, DisconnectReason, Metrics};
 use crate::protocol::names::validate_room_name;
-use crate::protocol::CloseCode;
+use crate::protocol::{unix_millis, CloseCode};
 
 /// tungstenite reads in chunks of this size. Its default (128 KiB) would dominate the memory
 /// of an idle connection; messages larger than this are still read, in several chunks.
