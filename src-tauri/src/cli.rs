@@ -86,6 +86,35 @@ pub struct Cli {
     #[arg(long, env = "TRW_IDLE_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_secs: Option<u64>,
 
+    /// Seconds an HTTP client gets to send a complete request head; slower ones are closed
+    /// [default: 10].
+    #[arg(long, env = "TRW_HTTP_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout_secs: Option<u64>,
+
+    /// Seconds a keep-alive HTTP connection may sit idle between requests [default: 60].
+    /// WebSockets follow --heartbeat-secs / --idle-timeout-secs instead.
+    #[arg(long, env = "TRW_HTTP_IDLE_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_idle_timeout_secs: Option<u64>,
+
+    /// Most connections waiting on their client for a request; when full, the oldest is closed
+    /// [default: a quarter of --max-connections].
+    #[arg(long, env = "TRW_MAX_PENDING_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_connections: Option<u64>,
+
+    /// Most simultaneous connections from one address; 0 turns the cap off
+    /// [default: 256, off when listening on 127.0.0.1 or ::1].
+    #[arg(long, env = "TRW_MAX_CONNECTIONS_PER_PEER")]
+    pub max_connections_per_peer: Option<usize>,
+
+    /// Reverse proxy whose X-Forwarded-For header is trusted (repeatable, or comma-separated in
+    /// the variable). From any other address the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TRW_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
     /// Directory for the app's data [default: the per-user data directory,
     /// ~/.local/share/dev.tauri-ractor-websocket.hub on Linux].
     #[arg(long, env = "TRW_DATA_DIR", value_name = "DIR")]
@@ -123,6 +152,17 @@ impl Cli {
             idle_timeout: self
                 .idle_timeout_secs
                 .map_or(defaults.idle_timeout, Duration::from_secs),
+            http_header_timeout: self
+                .http_header_timeout_secs
+                .map_or(defaults.http_header_timeout, Duration::from_secs),
+            http_idle_timeout: self
+                .http_idle_timeout_secs
+                .map_or(defaults.http_idle_timeout, Duration::from_secs),
+            max_pending_connections: self
+                .max_pending_connections
+                .map(|cap| usize::try_from(cap).unwrap_or(usize::MAX)),
+            max_connections_per_peer: self.max_connections_per_peer,
+            trusted_proxies: self.trusted_proxies.clone(),
             data_dir: self
                 .data_dir
                 .clone()
@@ -134,5 +174,66 @@ impl Cli {
     /// Whether the user insisted on a port (then we never silently pick another one).
     pub fn port_is_forced(&self) -> bool {
         self.port.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_hygiene_flags_reach_the_config() {
+        let cli = Cli::try_parse_from([
+            "tauri-ractor-websocket",
+            "--http-header-timeout-secs",
+            "3",
+            "--http-idle-timeout-secs",
+            "7",
+            "--max-pending-connections",
+            "50",
+            "--max-connections-per-peer",
+            "5",
+            "--trusted-proxy",
+            "10.0.0.1",
+            "--trusted-proxy",
+            "::1",
+        ])
+        .expect("valid flags");
+        let config = cli.server_config();
+        assert_eq!(config.http_header_timeout, Duration::from_secs(3));
+        assert_eq!(config.http_idle_timeout, Duration::from_secs(7));
+        assert_eq!(config.max_pending_connections, Some(50));
+        assert_eq!(config.max_connections_per_peer, Some(5));
+        assert_eq!(
+            config.trusted_proxies,
+            vec![
+                "10.0.0.1".parse::<IpAddr>().expect("ip"),
+                "::1".parse::<IpAddr>().expect("ip")
+            ]
+        );
+    }
+
+    #[test]
+    fn connection_hygiene_defaults() {
+        let config = Cli::try_parse_from(["tauri-ractor-websocket"])
+            .expect("no flags")
+            .server_config();
+        assert_eq!(config.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(config.http_idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.max_pending_connections, None);
+        assert_eq!(config.max_connections_per_peer, None);
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        assert!(
+            Cli::try_parse_from(["tauri-ractor-websocket", "--http-header-timeout-secs", "0"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["tauri-ractor-websocket", "--max-pending-connections", "0"])
+                .is_err()
+        );
     }
 }

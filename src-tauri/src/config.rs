@@ -47,6 +47,23 @@ pub struct ServerConfig {
     /// Most WebSockets open at once; more get HTTP 503 before the upgrade.
     /// `None`: derived at start from the open-file limit (see [`crate::os_limits`]).
     pub max_connections: Option<usize>,
+    /// An HTTP connection whose request head is not complete this long after it was accepted
+    /// (or after the first byte of its next request) is closed: the slowloris defense.
+    pub http_header_timeout: Duration,
+    /// A keep-alive HTTP connection that sends no new request for this long is closed, and so
+    /// is one whose request (body and answer) takes longer. WebSockets keep their own
+    /// heartbeat rules (`heartbeat_interval`, `idle_timeout`).
+    pub http_idle_timeout: Duration,
+    /// Most connections at once that are waiting on their client for a request (not upgraded,
+    /// not idle between requests); when full, the oldest is closed to make room.
+    /// `None`: a quarter of the connection cap.
+    pub max_pending_connections: Option<usize>,
+    /// Most connections at once from one peer address (an IPv6 peer: its /64). `None`: 256
+    /// unless listening on 127.0.0.1 or ::1, where it is off; `Some(0)`: off.
+    pub max_connections_per_peer: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` header names the real client (for the per-peer
+    /// cap and the logs). From any other peer the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Where the server keeps what outlives the process (see [`crate::paths`]). `None` keeps
     /// nothing on disk: the default for tests and embedding ([`ServerConfig::ephemeral`]).
     pub data_dir: Option<PathBuf>,
@@ -74,6 +91,11 @@ impl Default for ServerConfig {
             presence_limit: 100,
             max_rooms: 1000,
             data_dir: None,
+            http_header_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(60),
+            max_pending_connections: None,
+            max_connections_per_peer: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -59,6 +59,51 @@ impl DisconnectReason {
     }
 }
 
+/// Why the server closed (or refused) an HTTP connection before it became a WebSocket, as
+/// counted in `trw_http_closes_total{reason=...}`. See `server::connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpCloseReason {
+    /// Its request head was not complete within the header timeout (slowloris).
+    HeaderTimeout,
+    /// A keep-alive connection sent no new request within the idle timeout.
+    IdleTimeout,
+    /// A request's body and answer took longer than the idle timeout.
+    RequestTimeout,
+    /// Closed to make room: the cap on pending connections was full and it was the oldest.
+    PendingCap,
+    /// Its peer address already held the most connections allowed per peer (refused at once;
+    /// behind a trusted proxy, the request got 503 instead).
+    PerPeerCap,
+    /// Still open when the shutdown budget ran out.
+    Shutdown,
+}
+
+impl HttpCloseReason {
+    pub const ALL: [HttpCloseReason; 6] = [
+        HttpCloseReason::HeaderTimeout,
+        HttpCloseReason::IdleTimeout,
+        HttpCloseReason::RequestTimeout,
+        HttpCloseReason::PendingCap,
+        HttpCloseReason::PerPeerCap,
+        HttpCloseReason::Shutdown,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            HttpCloseReason::HeaderTimeout => "header_timeout",
+            HttpCloseReason::IdleTimeout => "idle_timeout",
+            HttpCloseReason::RequestTimeout => "request_timeout",
+            HttpCloseReason::PendingCap => "pending_cap",
+            HttpCloseReason::PerPeerCap => "per_peer_cap",
+            HttpCloseReason::Shutdown => "shutdown",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Server-wide counters, shared by every connection through an `Arc`.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -73,6 +118,7 @@ pub struct Metrics {
     pub queue_overflows: AtomicU64,
     pub rate_limited: AtomicU64,
     disconnects: [AtomicU64; DisconnectReason::ALL.len()],
+    http_closes: [AtomicU64; HttpCloseReason::ALL.len()],
 }
 
 impl Metrics {
@@ -86,6 +132,50 @@ impl Metrics {
 
     pub fn disconnects(&self, reason: DisconnectReason) -> u64 {
         self.disconnects[reason.index()].load(Ordering::Relaxed)
+    }
+
+    pub fn count_http_close(&self, reason: HttpCloseReason) {
+        Self::count(&self.http_closes[reason.index()]);
+    }
+
+    pub fn http_closes(&self, reason: HttpCloseReason) -> u64 {
+        self.http_closes[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// The HTTP connection series: two gauges read by the caller, and closes by reason.
+    pub fn render_http_connections(&self, open: usize, pending: usize) -> String {
+        let mut out = String::with_capacity(1024);
+        for (name, help, value) in [
+            (
+                "trw_http_connections",
+                "Open HTTP connections that have not become WebSockets.",
+                open,
+            ),
+            (
+                "trw_http_pending_connections",
+                "HTTP connections waiting on their client for a request (capped).",
+                pending,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let name = "trw_http_closes_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} HTTP connections closed or refused by the connection limits, by reason.\n# TYPE {name} counter"
+        );
+        for reason in HttpCloseReason::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{}\"}} {}",
+                reason.label(),
+                self.http_closes(reason)
+            );
+        }
+        out
     }
 
     /// The Prometheus text exposition, with the two gauges read by the caller.
@@ -217,5 +307,17 @@ mod tests {
         assert!(text.contains("trw_broadcasts_total 1"));
         assert!(text.contains("trw_disconnects_total{reason=\"slow_consumer\"} 1"));
         assert!(text.contains("trw_disconnects_total{reason=\"client_closed\"} 0"));
+    }
+
+    #[test]
+    fn renders_http_closes_by_reason() {
+        let metrics = Metrics::default();
+        metrics.count_http_close(HttpCloseReason::HeaderTimeout);
+        metrics.count_http_close(HttpCloseReason::HeaderTimeout);
+        let text = metrics.render_http_connections(7, 2);
+        assert!(text.contains("trw_http_connections 7"));
+        assert!(text.contains("trw_http_pending_connections 2"));
+        assert!(text.contains("trw_http_closes_total{reason=\"header_timeout\"} 2"));
+        assert!(text.contains("trw_http_closes_total{reason=\"per_peer_cap\"} 0"));
     }
 }

@@ -11,9 +11,13 @@ use super::state::AppState;
 
 pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     let rooms = super::inspector::room_count(&app).await;
-    let body = app
+    let mut body = app
         .metrics
         .render(app.sockets.get(), app.active_actors(), rooms);
+    body.push_str(
+        &app.metrics
+            .render_http_connections(app.http.open(), app.http.pending()),
+    );
     (
         [(
             header::CONTENT_TYPE,

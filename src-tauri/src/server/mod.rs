@@ -6,6 +6,7 @@
 
 mod api_error;
 mod broadcast;
+pub mod connections;
 mod health;
 mod inspector;
 mod metrics_endpoint;
@@ -38,7 +39,7 @@ pub use static_ui::find_asset;
 /// At shutdown, how long stopping the actor tree may take (each of two steps).
 const STOP_ACTORS_BUDGET: Duration = Duration::from_millis(250);
 
-/// At shutdown, how long idle HTTP connections get to finish.
+/// At shutdown, how long HTTP connections (not WebSockets) get to finish their request.
 const STOP_HTTP_BUDGET: Duration = Duration::from_millis(250);
 
 /// Why the server could not start.
@@ -86,8 +87,7 @@ impl StartError {
 pub struct RunningServer {
     local_addr: SocketAddr,
     app: Arc<AppState>,
-    stop_accepting: CancellationToken,
-    serve_task: JoinHandle<io::Result<()>>,
+    accept_task: JoinHandle<()>,
     supervisor: ActorRef<SupervisorMsg>,
 }
 
@@ -154,6 +154,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         "open-file limit raised to the hard limit"
     );
 
+    let limits = connections::ConnectionLimits::resolve(&config, max_connections);
+    let per_peer_cap =
+        connections::limits::per_peer_cap(config.max_connections_per_peer, local_addr.ip());
+    tracing::info!(
+        header_timeout_secs = limits.header_timeout.as_secs_f64(),
+        idle_timeout_secs = limits.idle_timeout.as_secs_f64(),
+        max_pending = limits.max_pending,
+        max_per_peer = per_peer_cap.map_or_else(|| "off".to_owned(), |cap| cap.to_string()),
+        trusted_proxies = limits.trusted_proxies.len(),
+        "HTTP connection limits"
+    );
+    let metrics = Arc::new(Metrics::default());
+    let http = connections::HttpConnections::new(limits, Arc::clone(&metrics));
+
     let policy = RequestPolicy::new(&config, local_addr);
     let app = Arc::new(AppState {
         config,
@@ -165,25 +179,24 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         sockets: state::SocketCounter::default(),
         draining: CancellationToken::new(),
         policy,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
+        http: Arc::clone(&http),
         max_connections,
         next_connection_id: std::sync::atomic::AtomicU64::new(1),
     });
-    let stop_accepting = CancellationToken::new();
     let router = routes::router(Arc::clone(&app));
-    let serve = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-    let serve_task = tokio::spawn(async move { serve.await });
+    let listener = connections::Listener {
+        tcp: listener,
+        transport: connections::transport::PlainTcp,
+        per_peer_cap,
+    };
+    let accept_task = tokio::spawn(connections::accept_loop(listener, router, http));
 
     tracing::info!(address = %local_addr, instance = %app.instance, "server listening");
     Ok(RunningServer {
         local_addr,
         app,
-        stop_accepting,
-        serve_task,
+        accept_task,
         supervisor,
     })
 }
@@ -229,7 +242,8 @@ impl RunningServer {
     pub async fn shutdown(self) -> ShutdownReport {
         let drain_timeout = self.app.config.drain_timeout;
         self.app.draining.cancel();
-        self.stop_accepting.cancel();
+        // Stop accepting; idle keep-alive connections close now, others after their request.
+        self.app.http.begin_shutdown();
 
         let clients_notified = match self
             .supervisor
@@ -265,14 +279,9 @@ impl RunningServer {
             .await;
         let actors_left = self.app.active_actors();
 
-        // Plain HTTP keep-alive connections get a moment to finish; then we stop waiting.
-        let mut serve_task = self.serve_task;
-        if tokio::time::timeout(STOP_HTTP_BUDGET, &mut serve_task)
-            .await
-            .is_err()
-        {
-            serve_task.abort();
-        }
+        // HTTP connections get a moment to finish their request; then they are dropped.
+        self.app.http.finish_shutdown(STOP_HTTP_BUDGET).await;
+        self.accept_task.abort();
         let report = ShutdownReport {
             clients_notified,
             sockets_left_open,

@@ -7,6 +7,7 @@ use std::time::Instant;
 use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
 
+use super::connections::HttpConnections;
 use super::request_guard::RequestPolicy;
 use crate::actors::connection::CONNECTIONS_GROUP;
 use crate::actors::room::RoomMsg;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub draining: CancellationToken,
     pub policy: RequestPolicy,
     pub metrics: Arc<Metrics>,
+    /// HTTP connections before they become WebSockets: timeouts, pending and per-peer caps.
+    pub http: Arc<HttpConnections>,
     /// Most WebSockets open at once (from the config, or derived from the open-file limit).
     pub max_connections: usize,
     /// Starts at 1; see [`AppState::next_connection_id`].
