@@ -96,6 +96,7 @@ pub async fn run<T: Transport>(listener: Listener<T>, router: Router, http: Arc<
         };
         // Registered here, in accept order, so that "oldest" means what it says.
         let state = ConnectionState::accepted(Arc::clone(&http.pending));
+        let finish = FinishOnDrop(Arc::clone(&state));
         let context = ConnectionContext {
             router: router.clone(),
             state,
@@ -109,6 +110,7 @@ pub async fn run<T: Transport>(listener: Listener<T>, router: Router, http: Arc<
             peer_slot,
             Arc::clone(&transport),
             context,
+            finish,
         ));
     }
     tracing::debug!("stopped accepting connections");
@@ -120,6 +122,7 @@ async fn serve_connection<T: Transport>(
     peer_slot: Option<PeerSlot>,
     transport: Arc<T>,
     context: ConnectionContext,
+    finish: FinishOnDrop,
 ) {
     let context = Arc::new(context);
     let state = Arc::clone(&context.state);
@@ -131,10 +134,20 @@ async fn serve_connection<T: Transport>(
         reason = watchdog::expired(&state, http.limits.header_timeout, http.limits.idle_timeout) => Some(reason),
         () = speak_http(io, &*transport, context, &http.graceful) => None,
     };
-    state.finished();
+    drop(finish);
     if let Some(reason) = closed_by {
         http.metrics.count_http_close(reason);
         tracing::debug!(%peer, reason = reason.label(), "closed an HTTP connection");
+    }
+}
+
+/// Marks the connection finished (out of the pending registry) however its task ends: normally,
+/// by a panic in a handler, or dropped unpolled when the runtime stops.
+struct FinishOnDrop(Arc<ConnectionState>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.finished();
     }
 }
 
