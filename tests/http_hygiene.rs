@@ -200,17 +200,33 @@ async fn the_oldest_pending_connections_make_way_and_a_real_client_gets_through(
     server.shutdown().await;
 }
 
-/// Opens a connection from `source`, asks for `/health` and returns the status, or `None` when
-/// the server closed it without an answer.
-async fn health_status_from(source: IpAddr, addr: SocketAddr) -> Option<u16> {
+/// Opens a connection from `source`, asks for `/health` and returns the status and body, or
+/// `None` when the server closed it without an answer.
+async fn health_from(source: IpAddr, addr: SocketAddr) -> Option<(u16, String)> {
     let mut stream = connect_from(source, addr).await;
     let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     // A refused connection may already be closed: the write can fail.
     let _ = stream.write_all(request.as_bytes()).await;
     match wait_for_close(&mut stream, Instant::now() + PATIENCE).await {
-        Ending::Closed(bytes) => status_of(&bytes),
+        Ending::Closed(bytes) => {
+            let status = status_of(&bytes)?;
+            Some((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
         Ending::StillOpen => panic!("the server neither answered nor closed"),
     }
+}
+
+async fn health_status_from(source: IpAddr, addr: SocketAddr) -> Option<u16> {
+    health_from(source, addr).await.map(|(status, _)| status)
+}
+
+/// Asserts that a connection from `source` is refused over the per-peer cap: a 503 with the
+/// JSON error, then the close.
+async fn assert_refused_from(source: IpAddr, addr: SocketAddr) {
+    let answer = health_from(source, addr).await;
+    let (status, text) = answer.expect("a refused connection still gets its 503");
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("too_many_connections_from_peer"), "{text}");
 }
 
 /// A WebSocket client whose socket is bound to `source`, once the lobby has taken it in.
@@ -275,11 +291,8 @@ async fn the_per_peer_cap_refuses_the_sixth_connection_and_spares_other_addresse
     for _ in 0..5 {
         five.push(Client::connect(addr).await);
     }
-    let sixth = health_status_from(LOCALHOST, addr).await;
-    assert!(
-        sixth.is_none() || sixth == Some(503),
-        "the sixth connection from 127.0.0.1 is refused: {sixth:?}"
-    );
+    // The sixth connection from 127.0.0.1 is refused.
+    assert_refused_from(LOCALHOST, addr).await;
 
     // Another address is not affected.
     let mut other = websocket_from(OTHER_SOURCE, addr).await;
@@ -326,11 +339,8 @@ async fn x_forwarded_for_counts_the_client_only_behind_a_trusted_proxy() {
         |client: &'static str| websocket_forwarded_for(OTHER_SOURCE, addr, Some(client));
     held.push(untrusted("198.51.100.1").await.expect("first"));
     held.push(untrusted("198.51.100.2").await.expect("second"));
-    let third = health_status_from(OTHER_SOURCE, addr).await;
-    assert!(
-        third.is_none() || third == Some(503),
-        "a third connection from 127.0.0.3 is refused whatever it claims: {third:?}"
-    );
+    // A third connection from 127.0.0.3 is refused, whatever it claims.
+    assert_refused_from(OTHER_SOURCE, addr).await;
 
     // A forwarded client's slot comes back when its WebSocket closes.
     held.remove(0).close().await;
@@ -361,11 +371,8 @@ async fn bound_beyond_127_0_0_1_the_default_per_peer_cap_of_256_applies() {
         held.push(stream);
     }
     assert_eq!(http_closes(addr, "per_peer_cap", OTHER_SOURCE).await, 0);
-    let refused = health_status_from(LOCALHOST, addr).await;
-    assert!(
-        refused.is_none() || refused == Some(503),
-        "the 257th connection from 127.0.0.1 is refused: {refused:?}"
-    );
+    // The 257th connection from 127.0.0.1 is refused.
+    assert_refused_from(LOCALHOST, addr).await;
     assert_eq!(http_closes(addr, "per_peer_cap", OTHER_SOURCE).await, 1);
 
     // The 256 were all kept: each still gets its answer.

@@ -189,9 +189,15 @@ async fn speak_http<T: Transport>(
     }
 }
 
-/// Writes a short 503 without waiting (a fresh socket's send buffer is empty, so it fits) and
-/// closes. Nothing is read and no task is spawned: refusing must cost less than accepting.
+/// Writes a short 503 without waiting and closes. Nothing is read and no task is spawned:
+/// refusing must cost less than accepting. The write goes straight to the socket (tokio's
+/// `try_write` answers `WouldBlock` while its reactor has not yet seen the socket writable,
+/// which a just-accepted socket may not have); a fresh socket's send buffer is empty, so the
+/// few bytes fit. If the client's request is still unread, the
+/// close resets the connection, after the answer.
 fn refuse(tcp: TcpStream, peer: SocketAddr, cap: usize) {
+    use std::io::Write as _;
+
     tracing::debug!(%peer, cap, "refused a connection: per-peer cap reached");
     let refusal = too_many_from_peer(cap);
     let body = serde_json::json!({ "error": refusal.code, "message": refusal.message }).to_string();
@@ -200,7 +206,9 @@ fn refuse(tcp: TcpStream, peer: SocketAddr, cap: usize) {
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = tcp.try_write(response.as_bytes());
+    if let Ok(mut socket) = tcp.into_std() {
+        let _ = socket.write(response.as_bytes());
+    }
 }
 
 /// Errors about one connection (it was reset before we took it); the next accept may work.
