@@ -3,6 +3,9 @@
 //! [`start`] binds first and fails with a clear [`StartError`] if the port is taken, then starts
 //! the actor tree and serves on a background task. The returned [`RunningServer`] is the only
 //! handle needed: it knows the bound address and how to shut everything down.
+//!
+//! Connections are accepted by [`connections`], a hand-written accept loop over hyper that
+//! holds slow and idle HTTP clients to timeouts and caps before they reach the router.
 
 mod api_error;
 mod broadcast;
