@@ -56,10 +56,54 @@ pub struct OutboxLimits {
 pub struct Outbox {
     queue: mpsc::Sender<Message>,
     close: Arc<CloseSignal>,
-    /// Payload bytes queued and not yet handed to the socket.
-    queued_bytes: Arc<AtomicUsize>,
-    max_bytes: usize,
+    budget: Arc<ByteBudget>,
     metrics: Arc<Metrics>,
+}
+
+/// Payload bytes queued and not yet handed to the socket, against a limit.
+///
+/// Producers [`reserve`](Self::reserve) a frame's bytes *before* the frame becomes visible to
+/// the writer, and the writer [`release`](Self::release)s them when it takes the frame. The
+/// other order (queue, then count) lets the writer subtract a frame's bytes before they were
+/// added: the counter wraps below zero, and the next producer sees a huge number (a spurious
+/// 1013, or an overflow panic in a debug build).
+#[derive(Debug)]
+struct ByteBudget {
+    queued: AtomicUsize,
+    max: usize,
+}
+
+impl ByteBudget {
+    fn new(max: usize) -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            max: max.max(1),
+        }
+    }
+
+    /// Takes `size` bytes if they fit under the limit; on `false` nothing was taken.
+    fn reserve(&self, size: usize) -> bool {
+        self.queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                queued.checked_add(size).filter(|total| *total <= self.max)
+            })
+            .is_ok()
+    }
+
+    /// Gives back bytes taken by [`reserve`](Self::reserve): a frame written, or one that
+    /// could not be queued after all.
+    fn release(&self, size: usize) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                Some(queued.saturating_sub(size))
+            });
+    }
+
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -81,45 +125,64 @@ impl Outbox {
         stats: Arc<ConnectionStats>,
         metrics: Arc<Metrics>,
     ) -> Outbox {
-        let (queue, receiver) = mpsc::channel(limits.frames.max(1));
-        let close = Arc::new(CloseSignal::default());
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let (outbox, receiver) = Outbox::unwired(limits, metrics);
         let writer = Writer {
             sink,
             queue: receiver,
-            close: Arc::clone(&close),
-            queued_bytes: Arc::clone(&queued_bytes),
+            close: Arc::clone(&outbox.close),
+            budget: Arc::clone(&outbox.budget),
             stats,
-            metrics: Arc::clone(&metrics),
+            metrics: Arc::clone(&outbox.metrics),
         };
         tokio::spawn(writer.run(heartbeat));
-        Outbox {
+        outbox
+    }
+
+    /// The queue and its accounting, without a writer: `spawn_writer` attaches one.
+    fn unwired(limits: OutboxLimits, metrics: Arc<Metrics>) -> (Outbox, mpsc::Receiver<Message>) {
+        let (queue, receiver) = mpsc::channel(limits.frames.max(1));
+        let outbox = Outbox {
             queue,
-            close,
-            queued_bytes,
-            max_bytes: limits.bytes.max(1),
+            close: Arc::new(CloseSignal::default()),
+            budget: Arc::new(ByteBudget::new(limits.bytes)),
             metrics,
-        }
+        };
+        (outbox, receiver)
     }
 
     /// Queues a frame without waiting. A full queue closes the connection as a slow consumer.
     pub fn deliver(&self, frame: Message) -> Delivery {
+        self.deliver_via(frame, |frame| self.queue.try_send(frame))
+    }
+
+    /// [`deliver`](Self::deliver), with the step that makes the frame visible to the writer
+    /// passed in (the tests use it to let the writer take the frame at the worst moment).
+    fn deliver_via(
+        &self,
+        frame: Message,
+        enqueue: impl FnOnce(Message) -> Result<(), mpsc::error::TrySendError<Message>>,
+    ) -> Delivery {
         // Every close path sets the code first, so this one atomic load tells whether the
         // connection is closing (cheaper than asking the cancellation token, which locks).
         if self.close.code.get().is_some() {
             return Delivery::Closed;
         }
         let size = payload_len(&frame);
-        if self.queued_bytes.load(Ordering::Relaxed) + size > self.max_bytes {
+        // Reserve first: once queued, the writer may take the frame and release its bytes
+        // before `enqueue` has even returned.
+        if !self.budget.reserve(size) {
             return self.overflow();
         }
-        match self.queue.try_send(frame) {
-            Ok(()) => {
-                self.queued_bytes.fetch_add(size, Ordering::Relaxed);
-                Delivery::Queued
+        match enqueue(frame) {
+            Ok(()) => Delivery::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.budget.release(size);
+                self.overflow()
             }
-            Err(mpsc::error::TrySendError::Full(_)) => self.overflow(),
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.budget.release(size);
+                Delivery::Closed
+            }
         }
     }
 
@@ -169,7 +232,7 @@ struct Writer {
     sink: SplitSink<WebSocket, Message>,
     queue: mpsc::Receiver<Message>,
     close: Arc<CloseSignal>,
-    queued_bytes: Arc<AtomicUsize>,
+    budget: Arc<ByteBudget>,
     stats: Arc<ConnectionStats>,
     metrics: Arc<Metrics>,
 }
@@ -241,8 +304,7 @@ impl Writer {
     }
 
     async fn feed(&mut self, frame: Message) -> Result<(), axum::Error> {
-        self.queued_bytes
-            .fetch_sub(payload_len(&frame), Ordering::Relaxed);
+        self.budget.release(payload_len(&frame));
         Metrics::count(&self.stats.messages_out);
         Metrics::count(&self.metrics.messages_out);
         self.sink.feed(frame).await
@@ -255,5 +317,91 @@ fn payload_len(frame: &Message) -> usize {
         Message::Text(text) => text.as_str().len(),
         Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
         Message::Close(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(len: usize) -> Message {
+        Message::Text("x".repeat(len).into())
+    }
+
+    fn unwired(frames: usize, bytes: usize) -> (Outbox, mpsc::Receiver<Message>) {
+        Outbox::unwired(OutboxLimits { frames, bytes }, Arc::new(Metrics::default()))
+    }
+
+    /// What the writer does with each frame it takes (see `Writer::feed`).
+    fn take(outbox: &Outbox, queue: &mut mpsc::Receiver<Message>) -> Option<Message> {
+        let frame = queue.try_recv().ok()?;
+        outbox.budget.release(payload_len(&frame));
+        Some(frame)
+    }
+
+    #[test]
+    fn the_writer_taking_a_frame_before_deliver_returns_leaves_the_count_exact() {
+        let (outbox, mut queue) = unwired(8, 100);
+        // The race, made deterministic: the writer takes the frame (and releases its bytes)
+        // right after it is queued, before `deliver` has returned; another producer delivers
+        // in that same window.
+        let delivered = outbox.deliver_via(text(60), |frame| {
+            outbox.queue.try_send(frame)?;
+            assert!(take(&outbox, &mut queue).is_some(), "the writer took it");
+            assert_eq!(
+                outbox.deliver(text(60)),
+                Delivery::Queued,
+                "the other producer sees an honest count, not a wrapped one"
+            );
+            Ok(())
+        });
+        assert_eq!(delivered, Delivery::Queued);
+        while take(&outbox, &mut queue).is_some() {}
+        assert_eq!(
+            outbox.budget.queued(),
+            0,
+            "everything taken, nothing counted"
+        );
+        assert_eq!(outbox.close_code(), None, "no spurious 1013");
+    }
+
+    #[test]
+    fn the_byte_limit_counts_queued_frames_and_frees_them_when_written() {
+        let (outbox, mut queue) = unwired(8, 100);
+        assert_eq!(outbox.deliver(text(60)), Delivery::Queued);
+        assert_eq!(outbox.deliver(text(40)), Delivery::Queued);
+        assert_eq!(outbox.budget.queued(), 100);
+        take(&outbox, &mut queue);
+        assert_eq!(outbox.budget.queued(), 40);
+        assert_eq!(outbox.deliver(text(60)), Delivery::Queued, "room again");
+        assert_eq!(
+            outbox.deliver(text(1)),
+            Delivery::Overflowed,
+            "over by one byte"
+        );
+        assert_eq!(outbox.close_code(), Some(CloseCode::SlowConsumer));
+    }
+
+    #[test]
+    fn a_frame_that_cannot_be_queued_gives_its_bytes_back() {
+        // A full queue (by frames): the refused frame's reservation is rolled back.
+        let (outbox, _queue) = unwired(1, 1000);
+        assert_eq!(outbox.deliver(text(10)), Delivery::Queued);
+        assert_eq!(outbox.deliver(text(20)), Delivery::Overflowed);
+        assert_eq!(outbox.budget.queued(), 10);
+
+        // The writer is gone: nothing queued, nothing counted.
+        let (outbox, queue) = unwired(4, 1000);
+        drop(queue);
+        assert_eq!(outbox.deliver(text(10)), Delivery::Closed);
+        assert_eq!(outbox.budget.queued(), 0);
+    }
+
+    #[test]
+    fn a_huge_frame_cannot_overflow_the_count() {
+        let (outbox, _queue) = unwired(4, 100);
+        outbox.budget.reserve(50);
+        assert!(!outbox.budget.reserve(usize::MAX), "checked, not wrapped");
+        assert_eq!(outbox.budget.queued(), 50);
     }
 }
