@@ -166,6 +166,44 @@ async fn a_silent_peer_is_reaped_while_a_live_one_stays() {
     server.shutdown().await;
 }
 
+/// A peer that stops reading while the server is writing a heartbeat ping: the ping cannot be
+/// sent (every buffer between us is full), and when the idle timeout asks to close, the ping
+/// must give way, or the connection (and its `/health` count) would stay forever.
+#[tokio::test]
+async fn a_ping_stuck_on_a_peer_that_stopped_reading_does_not_keep_the_connection() {
+    let mut config = ServerConfig::ephemeral();
+    config.heartbeat_interval = Duration::from_millis(50);
+    config.idle_timeout = Duration::from_millis(500);
+    let server = start_server_with(config).await;
+    let addr = server.local_addr();
+
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(addr).await.expect("connect");
+    let (mut peer, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+        .await
+        .expect("handshake");
+    wait_for_counts(addr, 1).await;
+
+    // The server answers each ping with a pong of the same size, written by its reader, not by
+    // the writer. 10 MB of pongs that this peer never reads fill its receive buffer and the
+    // server's send buffer (which Linux grows to at most 4 MiB, tcp_wmem), while the writer's
+    // queue stays empty. From then on, the writer's next heartbeat ping blocks.
+    let payload = vec![0u8; 125];
+    for sent in 1..=80_000 {
+        peer.feed(Message::Ping(payload.clone().into()))
+            .await
+            .expect("the server still reads");
+        if sent % 100 == 0 {
+            peer.flush().await.expect("the server still reads");
+        }
+    }
+    // Now silent in both directions: the idle timeout closes it while a ping is stuck.
+    wait_for_counts(addr, 0).await;
+    drop(peer);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_oversize_message_is_closed_with_1009() {
     let server = start_server().await;

@@ -265,7 +265,14 @@ impl Writer {
                     }
                 }
                 _ = ping.tick() => {
-                    if self.sink.send(Message::Ping(Default::default())).await.is_err() {
+                    // Like a frame write, a ping can block on a client that stopped reading:
+                    // a close request interrupts it too.
+                    let pinged = tokio::select! {
+                        biased;
+                        () = &mut close_requested => break true,
+                        pinged = self.sink.send(Message::Ping(Default::default())) => pinged,
+                    };
+                    if pinged.is_err() {
                         break false;
                     }
                 }
