@@ -14,6 +14,7 @@ use support::ws_client::{
     handshake_status, health, start_server, start_server_with, wait_for_counts, Client, PATIENCE,
 };
 use tauri_ractor_websocket::config::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -85,6 +86,54 @@ async fn a_rebinding_host_gets_403() {
         .await
         .expect("GET /health");
     assert_eq!(localhost.status(), 200);
+    server.shutdown().await;
+}
+
+/// Sends `request` as raw bytes and returns the status code of the answer.
+async fn raw_status(addr: SocketAddr, request: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the request");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !answer.windows(2).any(|pair| pair == b"\r\n") {
+        let read = tokio::time::timeout(PATIENCE, stream.read(&mut buffer))
+            .await
+            .expect("an answer in time")
+            .expect("read the answer");
+        assert!(read > 0, "the server closed without answering: {answer:?}");
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    let status_line = String::from_utf8_lossy(&answer);
+    status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP status line: {status_line}"))
+}
+
+#[tokio::test]
+async fn two_host_headers_get_400() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let one = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(addr, &one).await, 200, "one Host header is fine");
+
+    // Both loopback, so each alone would pass: the duplicate is what gets refused.
+    let two = format!(
+        "GET /health HTTP/1.1\r\nHost: {addr}\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n",
+        port = addr.port()
+    );
+    assert_eq!(raw_status(addr, &two).await, 400);
+    let upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nHost: evil.example\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    assert_eq!(raw_status(addr, &upgrade).await, 400, "no upgrade either");
+    assert_eq!(health(addr).await["active_websockets"], 0);
     server.shutdown().await;
 }
 

@@ -3,6 +3,8 @@
 //!
 //! - **Host** (against DNS rebinding): a page on `evil.example` that re-points its name to
 //!   127.0.0.1 still sends `Host: evil.example`. Only loopback names and the configured host pass.
+//!   A request with two `Host` headers is malformed (RFC 9112, section 3.2) and gets 400: which
+//!   one a proxy or a handler believes would otherwise be anybody's guess.
 //! - **Origin** (against cross-site WebSocket hijacking and CSRF): browsers always send it on
 //!   WebSocket handshakes and cross-origin POSTs. Only this server's own origins, the desktop
 //!   WebView's and configured extras pass. Non-browser clients send none and are allowed.
@@ -144,7 +146,16 @@ fn check(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
-    if let Some(host) = headers.get(header::HOST) {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "duplicate_host",
+            "a request carries at most one Host header (RFC 9112, section 3.2)",
+        ));
+    }
+    if let Some(host) = host {
         let allowed = host.to_str().is_ok_and(|host| policy.host_allowed(host));
         if !allowed {
             return Err(ApiError::new(
@@ -225,6 +236,18 @@ mod tests {
         assert!(!policy.origin_allowed("http://127.0.0.1:8001"));
         assert!(!policy.origin_allowed("https://evil.example"));
         assert!(!policy.origin_allowed("null"));
+    }
+
+    #[test]
+    fn two_host_headers_are_a_bad_request_even_if_both_pass() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::HOST, HeaderValue::from_static("127.0.0.1:8000"));
+        assert!(check(&policy(), &Method::GET, "/health", &headers).is_ok());
+        headers.append(header::HOST, HeaderValue::from_static("localhost:8000"));
+        let refusal = check(&policy(), &Method::GET, "/health", &headers)
+            .expect_err("two Host headers are refused");
+        assert_eq!(refusal.status, StatusCode::BAD_REQUEST);
+        assert_eq!(refusal.code, "duplicate_host");
     }
 
     #[test]
