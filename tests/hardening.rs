@@ -265,6 +265,152 @@ async fn an_oversize_message_is_closed_with_1009() {
     server.shutdown().await;
 }
 
+/// Sends `first`, then `next()` frames without pause (at most `MAX_AFTER` of them, until a send
+/// fails), while reading: returns the close code the server sent, or how the connection died
+/// without one (a reset, an end of stream) as the error.
+async fn close_seen_while_sending(
+    client: Client,
+    first: Message,
+    next: fn(usize) -> Message,
+) -> Result<CloseCode, String> {
+    const MAX_AFTER: usize = 20_000;
+    let (mut sink, mut stream) = client.ws.split();
+    let sender = tokio::spawn(async move {
+        if sink.send(first).await.is_err() {
+            return;
+        }
+        for i in 0..MAX_AFTER {
+            if sink.send(next(i)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let seen = loop {
+        let frame = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .expect("the server closes in time");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => break Ok(close.code),
+            Some(Ok(Message::Close(None))) => break Err("a close frame without a code".into()),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => {
+                break Err(format!("no close frame, the connection failed: {error}"))
+            }
+            None => break Err("no close frame, the stream ended".into()),
+        }
+    };
+    sender.abort();
+    seen
+}
+
+/// After 1009 the client is still sending (the rest of its big message, then more) and has
+/// not read yet: the close frame waits in the server's send queue behind frames the client has
+/// no room for. Closing the socket with the client's input unread would reset the connection
+/// and throw that queue away; the server reads and discards the input for a moment instead,
+/// so the client gets every frame, then the close frame.
+#[tokio::test]
+async fn a_client_still_sending_after_1009_gets_the_close_frame() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(addr).await.expect("connect");
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+        .await
+        .expect("handshake");
+    let mut client = Client {
+        ws,
+        id: 0,
+        name: String::new(),
+    };
+    client.next_of_type("joined").await;
+
+    // 12 KiB the client does not read yet: more than its receive window (a few KiB), less
+    // than the server's send buffer (16 KiB or more), so the writer hands it all to the kernel
+    // and some of it waits there, untransmitted.
+    const BROADCASTS: usize = 12;
+    let http = reqwest::Client::new();
+    for i in 0..BROADCASTS {
+        http.post(format!("http://{addr}/broadcast"))
+            .json(&json!({ "message": format!("{i:02}:{}", "b".repeat(1021)) }))
+            .send()
+            .await
+            .expect("POST /broadcast");
+    }
+    wait_until_written(addr, BROADCASTS).await;
+
+    let big = "x".repeat(64 * 1024 + 1);
+    let _ = client.ws.send(Message::Text(big.into())).await;
+    for i in 0..200 {
+        let more = format!("{i} {}", "y".repeat(1024));
+        if client.ws.send(Message::Text(more.into())).await.is_err() {
+            break;
+        }
+    }
+    let mut broadcasts = 0;
+    let code = loop {
+        let frame = tokio::time::timeout(PATIENCE, client.ws.next())
+            .await
+            .expect("the server closes in time");
+        match frame {
+            Some(Ok(Message::Text(text))) if text.contains("\"notification\"") => broadcasts += 1,
+            Some(Ok(Message::Close(Some(close)))) => break close.code,
+            Some(Ok(_)) => continue,
+            other => panic!("after {broadcasts} broadcasts, no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(code, CloseCode::Size);
+    assert_eq!(
+        broadcasts, BROADCASTS,
+        "nothing queued before the close was lost"
+    );
+    wait_for_counts(addr, 0).await;
+    server.shutdown().await;
+}
+
+/// Waits until the writer of the only connection has taken `frames` notifications from its
+/// queue (they are in the socket, or about to be: the write follows at once).
+async fn wait_until_written(addr: SocketAddr, frames: usize) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let tree: serde_json::Value = reqwest::get(format!("http://{addr}/api/actors"))
+            .await
+            .expect("GET /api/actors")
+            .json()
+            .await
+            .expect("JSON");
+        let connection = &tree["connections"][0];
+        let written = connection["messages_out"].as_u64().unwrap_or(0);
+        if connection["queue_depth"] == 0 && written >= frames as u64 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the writer never caught up: {connection}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The same for a flood closed with 1008: the flooder never stops, yet sees the close frame.
+#[tokio::test]
+async fn a_client_still_flooding_after_1008_gets_the_close_frame() {
+    let server = start_server().await;
+    let addr = server.local_addr();
+    for _ in 0..3 {
+        let client = Client::connect(addr).await;
+        let first = Message::Text("flood".into());
+        let seen = close_seen_while_sending(client, first, |i| {
+            Message::Text(format!("flood {i} {}", "z".repeat(512)).into())
+        })
+        .await;
+        assert_eq!(seen, Ok(CloseCode::Policy));
+    }
+    wait_for_counts(addr, 0).await;
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_flood_gets_error_frames_then_1008() {
     let server = start_server().await;

@@ -10,6 +10,9 @@
 //!           }
 //! ```
 //!
+//! The socket itself closes with a linger, whenever and wherever it is dropped (see
+//! [`super::lingering_close`]).
+//!
 //! Whichever branch finishes first ends the task; dropping the others drops the connection
 //! and closes the socket. A WebSocket upgrade ends hyper's connection future normally: the
 //! socket lives on inside the WebSocket's own task, and the watchdog's work is done.
@@ -28,6 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::lifecycle::ConnectionState;
+use super::lingering_close::LingeringStream;
 use super::peer_limit::PeerSlot;
 use super::service::{too_many_from_peer, ConnectionContext};
 use super::tracked_io::TrackedIo;
@@ -127,6 +131,7 @@ async fn serve_connection<T: Transport>(
     let context = Arc::new(context);
     let state = Arc::clone(&context.state);
     let http = Arc::clone(&context.http);
+    let tcp = LingeringStream::new(tcp, Arc::clone(&http.lingering));
     let io = TrackedIo::new(tcp, Arc::clone(&state), peer_slot);
     let peer = context.peer;
     let closed_by = tokio::select! {
@@ -153,7 +158,7 @@ impl Drop for FinishOnDrop {
 
 /// The transport handshake, then HTTP/1.1 until the connection closes or is upgraded.
 async fn speak_http<T: Transport>(
-    io: TrackedIo<TcpStream>,
+    io: TrackedIo<LingeringStream>,
     transport: &T,
     context: Arc<ConnectionContext>,
     graceful: &CancellationToken,

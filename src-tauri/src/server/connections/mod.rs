@@ -17,7 +17,10 @@
 //! 3. The phase is fed by the socket wrapper ([`tracked_io`]: bytes arrived) and by the
 //!    per-connection service ([`service`]: request started, answered, upgraded), which also
 //!    resolves the client behind a trusted proxy ([`forwarded`]).
-//! 4. Shutdown: stop accepting, ask each connection to finish its request and close
+//! 4. A socket that closes first reads and discards what the client still sends, for up to
+//!    1 s, so that our last words (a close frame, an error answer) reach it instead of a TCP
+//!    reset ([`lingering_close`]).
+//! 5. Shutdown: stop accepting, ask each connection to finish its request and close
 //!    (`graceful_shutdown`), wait a bounded time ([`tokio_util::task::TaskTracker`]), then drop
 //!    what is left.
 //!
@@ -29,6 +32,7 @@ mod accept_loop;
 mod forwarded;
 mod lifecycle;
 pub mod limits;
+mod lingering_close;
 mod peer_limit;
 mod pending;
 mod service;
@@ -39,6 +43,7 @@ mod watchdog;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -56,6 +61,8 @@ pub struct HttpConnections {
     pending: Arc<PendingConnections>,
     peers: Arc<PeerCounts>,
     tracker: TaskTracker,
+    /// Closed sockets still lingering, at most [`lingering_close::MAX_LINGERING`].
+    lingering: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     /// Cancelled at shutdown: accept loops stop.
     stop_accepting: CancellationToken,
@@ -72,6 +79,7 @@ impl HttpConnections {
             limits,
             peers: Arc::new(PeerCounts::default()),
             tracker: TaskTracker::new(),
+            lingering: lingering_close::lingering_permits(),
             metrics,
             stop_accepting: CancellationToken::new(),
             graceful: CancellationToken::new(),

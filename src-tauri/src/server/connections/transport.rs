@@ -9,8 +9,8 @@ use std::future::Future;
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
+use super::lingering_close::LingeringStream;
 use super::tracked_io::TrackedIo;
 
 /// See the module docs.
@@ -21,7 +21,7 @@ pub trait Transport: Send + Sync + 'static {
     /// Turns an accepted, tracked TCP stream into [`Transport::Io`].
     fn handshake(
         &self,
-        tcp: TrackedIo<TcpStream>,
+        tcp: TrackedIo<LingeringStream>,
     ) -> impl Future<Output = io::Result<Self::Io>> + Send;
 }
 
@@ -30,11 +30,11 @@ pub trait Transport: Send + Sync + 'static {
 pub struct PlainTcp;
 
 impl Transport for PlainTcp {
-    type Io = TrackedIo<TcpStream>;
+    type Io = TrackedIo<LingeringStream>;
 
     fn handshake(
         &self,
-        tcp: TrackedIo<TcpStream>,
+        tcp: TrackedIo<LingeringStream>,
     ) -> impl Future<Output = io::Result<Self::Io>> + Send {
         std::future::ready(Ok(tcp))
     }
