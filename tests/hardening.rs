@@ -177,11 +177,15 @@ async fn a_cross_site_get_broadcast_is_refused_while_curl_style_works() {
     server.shutdown().await;
 }
 
+/// Real time, with margins for a busy machine: the live client only fails if its pong goes
+/// unread for 1.9 s (twenty heartbeats), and nothing waits on a fixed sleep. (A paused tokio
+/// clock does not work here: with real sockets in the same runtime, every wait for I/O moves
+/// the clock to the next timer, so a live client's pong can come "late" by whole seconds.)
 #[tokio::test]
 async fn a_silent_peer_is_reaped_while_a_live_one_stays() {
     let mut config = ServerConfig::ephemeral();
     config.heartbeat_interval = Duration::from_millis(100);
-    config.idle_timeout = Duration::from_millis(400);
+    config.idle_timeout = Duration::from_secs(2);
     let server = start_server_with(config).await;
     let addr = server.local_addr();
 
@@ -189,13 +193,11 @@ async fn a_silent_peer_is_reaped_while_a_live_one_stays() {
     let (_silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .expect("connect");
-    // Polled: tungstenite answers each ping with a pong.
+    // Polled from the start: tungstenite answers each ping with a pong.
     let mut live = Client::connect(addr).await;
-    wait_for_counts(addr, 2).await;
-
     let live_reader = tokio::spawn(async move {
         let mut pings = 0;
-        while pings < 12 {
+        while pings < 40 {
             match live.ws.next().await {
                 Some(Ok(Message::Ping(_))) => pings += 1,
                 Some(Ok(_)) => {}
@@ -204,8 +206,9 @@ async fn a_silent_peer_is_reaped_while_a_live_one_stays() {
         }
         live
     });
+    wait_for_counts(addr, 2).await;
     wait_for_counts(addr, 1).await;
-    // Twelve pings at 100 ms is three idle timeouts: the answering client is still there.
+    // Forty pings at 100 ms is two idle timeouts: the answering client is still there.
     let live = tokio::time::timeout(PATIENCE, live_reader)
         .await
         .expect("pings keep coming")
@@ -222,7 +225,7 @@ async fn a_silent_peer_is_reaped_while_a_live_one_stays() {
 async fn a_ping_stuck_on_a_peer_that_stopped_reading_does_not_keep_the_connection() {
     let mut config = ServerConfig::ephemeral();
     config.heartbeat_interval = Duration::from_millis(50);
-    config.idle_timeout = Duration::from_millis(500);
+    config.idle_timeout = Duration::from_secs(1);
     let server = start_server_with(config).await;
     let addr = server.local_addr();
 
@@ -240,11 +243,16 @@ async fn a_ping_stuck_on_a_peer_that_stopped_reading_does_not_keep_the_connectio
     // queue stays empty. From then on, the writer's next heartbeat ping blocks.
     let payload = vec![0u8; 125];
     for sent in 1..=80_000 {
-        peer.feed(Message::Ping(payload.clone().into()))
+        // (Should a starved server time this peer out already, sending fails: stop.)
+        if peer
+            .feed(Message::Ping(payload.clone().into()))
             .await
-            .expect("the server still reads");
-        if sent % 100 == 0 {
-            peer.flush().await.expect("the server still reads");
+            .is_err()
+        {
+            break;
+        }
+        if sent % 100 == 0 && peer.flush().await.is_err() {
+            break;
         }
     }
     // Now silent in both directions: the idle timeout closes it while a ping is stuck.
