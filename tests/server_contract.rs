@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use serde_json::{json, Value};
-use support::ws_client::{health, start_server, wait_for_counts, Client, PATIENCE};
+use support::ws_client::{
+    health, start_server, start_server_with, wait_for_counts, Client, PATIENCE,
+};
+use tauri_ractor_websocket::config::ServerConfig;
+use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -239,27 +243,44 @@ async fn the_page_and_its_assets_are_served() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_client_that_reads_nothing_keeps_the_stream_alive_for_others() {
-    // A sanity check of the fan-out: one client that never reads must not stop another from
-    // receiving a burst of broadcasts.
-    let server = start_server().await;
+/// One client never reads, and its socket has a small receive buffer; broadcasts of 8 KB flow,
+/// 10 MB in all: far more than fits in every buffer between it and the server (its receive
+/// buffer, the server's send buffer, at most 4 MiB on Linux, and its outbox, 1 MiB). Another
+/// client must get each broadcast before the next one is sent. A fan-out that waited for the
+/// slowest member would stop once the silent client's buffers are full, and this test with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_nothing_does_not_hold_up_the_others() {
+    const BROADCASTS: usize = 1200;
+    // Nobody is reaped for silence during the test: only the outbox may close the silent client.
+    let mut config = ServerConfig::ephemeral();
+    config.heartbeat_interval = Duration::from_secs(600);
+    config.idle_timeout = Duration::from_secs(1200);
+    let server = start_server_with(config).await;
     let addr = server.local_addr();
-    let (_silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(addr).await.expect("connect");
+    let (_silent, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
         .await
-        .expect("connect");
+        .expect("handshake");
     let mut reader = Client::connect(addr).await;
     wait_for_counts(addr, 2).await;
-    for i in 0..200 {
-        reqwest::get(format!("http://{addr}/broadcast?message=n{i}"))
+
+    let http = reqwest::Client::new();
+    let padding = "p".repeat(8000);
+    for i in 0..BROADCASTS {
+        http.post(format!("http://{addr}/broadcast"))
+            .json(&json!({ "message": format!("{i:05}:{padding}") }))
+            .send()
             .await
-            .expect("broadcast");
+            .expect("POST /broadcast");
+        let text = reader.next_of_type("notification").await["text"]
+            .as_str()
+            .expect("text")
+            .to_owned();
+        assert!(text.starts_with(&format!("{i:05}:")), "broadcast {i} next");
     }
-    for i in 0..200 {
-        assert_eq!(
-            reader.next_of_type("notification").await["text"],
-            format!("n{i}")
-        );
-    }
+    // The silent client was closed as a slow consumer; the reader is still here.
+    wait_for_counts(addr, 1).await;
     server.shutdown().await;
 }
