@@ -18,7 +18,10 @@
 //! close" of HTTP servers (Apache's `lingering_close`, nginx's `lingering_close`).
 //!
 //! Bounded: at most [`MAX_LINGERING`] sockets linger at once (beyond that, a socket is closed at
-//! once, as before), each for at most [`LINGER_FOR`], reading into one small buffer.
+//! once, as before), each for at most [`LINGER_FOR`] and [`MAX_DISCARD_BYTES`], reading into one
+//! small buffer. The byte bound keeps "cut off early" true: a client that declared a 50 MB
+//! body and got 413 may push a few more MiB into the void, not the rest of its upload. A peer
+//! still sending past either bound gets the reset after all.
 
 use std::io;
 use std::pin::Pin;
@@ -32,6 +35,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long a closing socket keeps reading before it gives up on the peer's close.
 pub const LINGER_FOR: Duration = Duration::from_secs(1);
+
+/// Most bytes one closing socket reads and throws away: enough for the rest of a message a
+/// little over `--max-message-bytes`, or for what a flooder has in flight.
+pub const MAX_DISCARD_BYTES: usize = 4 * 1024 * 1024;
 
 /// Most sockets lingering at once. Each holds a file descriptor for up to [`LINGER_FOR`].
 pub const MAX_LINGERING: usize = 1024;
@@ -142,16 +149,18 @@ impl Drop for LingeringStream {
     }
 }
 
-/// Sends our FIN, then discards input until the peer's FIN, an error, or [`LINGER_FOR`].
+/// Sends our FIN, then discards input until the peer's FIN, an error, [`MAX_DISCARD_BYTES`]
+/// or [`LINGER_FOR`].
 async fn linger(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
     let discard = async {
         // Everything written before is sent first; the FIN tells the peer we are done.
         let _ = stream.shutdown().await;
         let mut buffer = [0u8; DISCARD_CHUNK];
-        loop {
+        let mut discarded: usize = 0;
+        while discarded < MAX_DISCARD_BYTES {
             match stream.read(&mut buffer).await {
                 Ok(0) | Err(_) => break, // the peer closed (or reset): nothing left to protect
-                Ok(_) => continue,
+                Ok(read) => discarded = discarded.saturating_add(read),
             }
         }
     };
@@ -214,24 +223,57 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
     }
 
-    #[tokio::test]
-    async fn a_peer_that_never_stops_sending_is_cut_off_after_the_linger() {
-        let lingering = Arc::new(Semaphore::new(1));
-        let (server_end, mut client) = pair_with_unread_input(Arc::clone(&lingering)).await;
-        drop(server_end);
-        let chunk = [9u8; 16 * 1024];
+    /// Sends as fast as it can until the server cuts it off; returns the bytes it got out.
+    async fn send_until_cut_off(client: &mut TcpStream, chunk: &[u8]) -> usize {
+        let mut sent = 0;
         let cut_off = tokio::time::timeout(PATIENCE, async {
-            while client.write_all(&chunk).await.is_ok() {}
+            while client.write_all(chunk).await.is_ok() {
+                sent += chunk.len();
+            }
         })
         .await;
         assert!(
             cut_off.is_ok(),
             "the linger ends even if the peer never stops"
         );
-        // And its permit is back.
+        sent
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_stops_sending_is_cut_off_after_a_few_mib() {
+        let lingering = Arc::new(Semaphore::new(1));
+        let (server_end, mut client) = pair_with_unread_input(Arc::clone(&lingering)).await;
+        drop(server_end);
+        let sent = send_until_cut_off(&mut client, &[9u8; 64 * 1024]).await;
+        // MAX_DISCARD_BYTES, plus what the two kernels buffer (a few MiB each at most): far
+        // below what a second of loopback carries.
+        assert!(
+            sent < MAX_DISCARD_BYTES + 32 * 1024 * 1024,
+            "the discard is bounded in bytes: {sent} bytes went through"
+        );
         let permit = tokio::time::timeout(PATIENCE, lingering.acquire())
             .await
             .expect("the permit comes back");
         assert!(permit.is_ok(), "semaphore open");
+    }
+
+    #[tokio::test]
+    async fn a_slow_peer_that_never_stops_is_cut_off_after_the_linger_time() {
+        let (server_end, mut client) = pair_with_unread_input(Arc::new(Semaphore::new(1))).await;
+        drop(server_end);
+        // 1 KiB every 10 ms: the byte bound is far away, only the time bound can end it.
+        let mut sent = 0;
+        let cut_off = tokio::time::timeout(PATIENCE, async {
+            while client.write_all(&[5u8; 1024]).await.is_ok() {
+                sent += 1024;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            cut_off.is_ok(),
+            "cut off after LINGER_FOR ({sent} bytes sent)"
+        );
+        assert!(sent < MAX_DISCARD_BYTES);
     }
 }
