@@ -32,6 +32,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 1),
     ("os_limits", 1),
     ("paths", 1),
+    // Each room's numbered history, behind a trait: the actors use it, it uses only protocol.
+    ("room_log", 1),
     ("shutdown_signal", 1),
     // The actor system.
     ("actors", 2),

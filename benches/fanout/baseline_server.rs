@@ -132,6 +132,7 @@ async fn connection(hub: Arc<Hub>, socket: WebSocket) {
         version: tauri_ractor_websocket::VERSION,
         instance: hub.instance.clone(),
         heartbeat_ms: 10_000,
+        session: String::new(),
     };
     let (mut sink, mut stream) = socket.split();
     if sink

@@ -78,6 +78,24 @@ pub struct Cli {
     #[arg(long, env = "TRW_HISTORY", value_parser = clap::value_parser!(u64).range(1..))]
     pub history: Option<u64>,
 
+    /// Bytes of history each room keeps [default: 4194304 (4 MiB)].
+    #[arg(long, env = "TRW_ROOM_HISTORY_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub room_history_bytes: Option<u64>,
+
+    /// Bytes of history all rooms keep together; over it the largest room gives way
+    /// [default: 67108864 (64 MiB)].
+    #[arg(long, env = "TRW_HISTORY_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub history_bytes: Option<u64>,
+
+    /// Room restarts allowed within the restart window; one more shuts the server down
+    /// (exit status 1) [default: 5].
+    #[arg(long, env = "TRW_MAX_ROOM_RESTARTS")]
+    pub max_room_restarts: Option<u32>,
+
+    /// The window of --max-room-restarts, in seconds [default: 10].
+    #[arg(long, env = "TRW_ROOM_RESTART_WINDOW_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub room_restart_window_secs: Option<u64>,
+
     /// Seconds between pings to each client [default: 10].
     #[arg(long, env = "TRW_HEARTBEAT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_secs: Option<u64>,
@@ -140,12 +158,20 @@ impl Cli {
             outbound_queue_bytes: self
                 .outbound_queue_bytes
                 .unwrap_or(defaults.outbound_queue_bytes),
-            max_rooms: self
-                .max_rooms
-                .map_or(defaults.max_rooms, |rooms| rooms as usize),
+            max_rooms: self.max_rooms.map_or(defaults.max_rooms, saturating_usize),
             history_limit: self
                 .history
-                .map_or(defaults.history_limit, |kept| kept as usize),
+                .map_or(defaults.history_limit, saturating_usize),
+            room_history_bytes: self
+                .room_history_bytes
+                .map_or(defaults.room_history_bytes, saturating_usize),
+            history_bytes: self
+                .history_bytes
+                .map_or(defaults.history_bytes, saturating_usize),
+            max_room_restarts: self.max_room_restarts.unwrap_or(defaults.max_room_restarts),
+            room_restart_window: self
+                .room_restart_window_secs
+                .map_or(defaults.room_restart_window, Duration::from_secs),
             heartbeat_interval: self
                 .heartbeat_secs
                 .map_or(defaults.heartbeat_interval, Duration::from_secs),
@@ -175,6 +201,11 @@ impl Cli {
     pub fn port_is_forced(&self) -> bool {
         self.port.is_some()
     }
+}
+
+/// A byte count from the command line, capped to what this platform can address.
+fn saturating_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -38,6 +38,14 @@ pub struct ServerConfig {
     pub rate_limit_strikes: u32,
     /// Numbered frames each room keeps for late joiners and resumes.
     pub history_limit: usize,
+    /// Bytes of numbered frames each room keeps (whichever of frames and bytes fills first).
+    pub room_history_bytes: usize,
+    /// Bytes of numbered frames all rooms together keep; over it, the largest room gives way.
+    pub history_bytes: usize,
+    /// Room restarts allowed within [`ServerConfig::room_restart_window`]; one more and the
+    /// server shuts down (OTP's restart intensity).
+    pub max_room_restarts: u32,
+    pub room_restart_window: Duration,
     /// Rooms up to this size announce every join/leave with the full member list; larger ones
     /// send a summary every 2 s (see [`crate::actors::room::PRESENCE_SUMMARY_INTERVAL`]).
     pub presence_limit: usize,
@@ -67,6 +75,18 @@ pub struct ServerConfig {
     /// Where the server keeps what outlives the process (see [`crate::paths`]). `None` keeps
     /// nothing on disk: the default for tests and embedding ([`ServerConfig::ephemeral`]).
     pub data_dir: Option<PathBuf>,
+    /// Test-only hooks (`--features test-hooks`, never in a release build).
+    #[cfg(feature = "test-hooks")]
+    pub test_hooks: TestHooks,
+}
+
+/// Fault injection for tests; see `docs/TESTING.md`.
+#[cfg(feature = "test-hooks")]
+#[derive(Debug, Clone, Default)]
+pub struct TestHooks {
+    /// The supervisor waits this long before answering `StartConnection` (after starting the
+    /// actor), so that a test can make the WebSocket handler time out and check the rollback.
+    pub start_connection_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +108,10 @@ impl Default for ServerConfig {
             rate_limit_strikes: 40,
             max_connections: None,
             history_limit: 500,
+            room_history_bytes: 4 * 1024 * 1024,
+            history_bytes: 64 * 1024 * 1024,
+            max_room_restarts: 5,
+            room_restart_window: Duration::from_secs(10),
             presence_limit: 100,
             max_rooms: 1000,
             data_dir: None,
@@ -96,6 +120,8 @@ impl Default for ServerConfig {
             max_pending_connections: None,
             max_connections_per_peer: None,
             trusted_proxies: Vec::new(),
+            #[cfg(feature = "test-hooks")]
+            test_hooks: TestHooks::default(),
         }
     }
 }

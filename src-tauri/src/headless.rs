@@ -1,5 +1,6 @@
 //! Running the server alone, without a window: `--headless`, or automatically when there is no
-//! display. Stops gracefully on SIGINT/SIGTERM.
+//! display. Stops gracefully on SIGINT/SIGTERM (exit status 0), or when the server fails beyond
+//! healing (exit status 1, with the reason on stderr).
 
 use std::process::ExitCode;
 
@@ -33,8 +34,21 @@ async fn serve_until_signal(config: ServerConfig) -> ExitCode {
     };
     let address = server.local_addr();
     println!("tauri-ractor-websocket is listening on http://{address} (open it in a browser; Ctrl-C to stop)");
-    let signal = wait_for_shutdown_signal().await;
-    tracing::info!(signal, "shutting down");
+    let failure = server.failure();
+    let outcome = tokio::select! {
+        signal = wait_for_shutdown_signal() => Ok(signal),
+        reason = failure => Err(reason),
+    };
+    match &outcome {
+        Ok(signal) => tracing::info!(signal, "shutting down"),
+        Err(reason) => tracing::error!(%reason, "shutting down after a failure"),
+    }
     server.shutdown().await;
-    ExitCode::SUCCESS
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("error: {reason}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -5,8 +5,9 @@
 //!
 //! The crate has two layers, split by the `desktop` cargo feature:
 //!
-//! - **The core**, always compiled: [`protocol`] (the wire format), [`actors`] (a supervisor,
-//!   one actor per connection, rooms), [`server`] (axum routes and graceful shutdown),
+//! - **The core**, always compiled: [`protocol`] (the wire format), [`room_log`] (each room's
+//!   numbered history, behind a trait), [`actors`] (a supervisor, a directory, one actor per
+//!   connection, rooms), [`server`] (axum routes and graceful shutdown),
 //!   [`headless`] (run the server alone). It has no GUI dependency at all:
 //!   `cargo test --no-default-features` builds and tests it without Tauri.
 //! - **The desktop shell** (`desktop` feature, on by default): a Tauri window that starts the
@@ -15,7 +16,7 @@
 //! ## Layers: dependencies point one way
 //!
 //! ```text
-//! desktop → cli, headless → server → actors → config, metrics, paths, os_limits, … → protocol
+//! desktop → cli, headless → server → actors → config, metrics, room_log, paths, … → protocol
 //! ```
 //!
 //! A module may use the layers below it, never one above or beside it:
@@ -23,7 +24,7 @@
 //! - [`protocol`] uses nothing of this crate. What every layer shares about the wire lives
 //!   here: [`protocol::LOBBY`], [`protocol::unix_millis`], the close and error codes.
 //! - The small support modules ([`config`], [`metrics`], [`paths`], [`os_limits`],
-//!   [`logging`], [`shutdown_signal`]) use only `protocol`.
+//!   [`logging`], [`shutdown_signal`]) and the room log ([`room_log`]) use only `protocol`.
 //! - [`actors`] never uses [`server`]: the actors do not know they are behind HTTP.
 //! - [`server`] uses the actors; inside it, the request guard takes only its
 //!   [`server::RequestPolicy`], not the server state.
@@ -44,6 +45,7 @@ pub mod metrics;
 pub mod os_limits;
 pub mod paths;
 pub mod protocol;
+pub mod room_log;
 pub mod server;
 pub mod shutdown_signal;
 

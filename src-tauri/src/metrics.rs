@@ -27,10 +27,12 @@ pub enum DisconnectReason {
     ActorFailed,
     /// The server shut down (1001).
     ServerShutdown,
+    /// Another connection presented its session token and took its place (4001).
+    Replaced,
 }
 
 impl DisconnectReason {
-    pub const ALL: [DisconnectReason; 8] = [
+    pub const ALL: [DisconnectReason; 9] = [
         DisconnectReason::ClientClosed,
         DisconnectReason::ClientDropped,
         DisconnectReason::IdleTimeout,
@@ -39,6 +41,7 @@ impl DisconnectReason {
         DisconnectReason::MessageTooBig,
         DisconnectReason::ActorFailed,
         DisconnectReason::ServerShutdown,
+        DisconnectReason::Replaced,
     ];
 
     pub fn label(self) -> &'static str {
@@ -51,6 +54,7 @@ impl DisconnectReason {
             DisconnectReason::MessageTooBig => "message_too_big",
             DisconnectReason::ActorFailed => "actor_failed",
             DisconnectReason::ServerShutdown => "server_shutdown",
+            DisconnectReason::Replaced => "replaced",
         }
     }
 
@@ -117,6 +121,8 @@ pub struct Metrics {
     pub notifications: AtomicU64,
     pub queue_overflows: AtomicU64,
     pub rate_limited: AtomicU64,
+    pub room_restarts: AtomicU64,
+    pub posts_refused: AtomicU64,
     disconnects: [AtomicU64; DisconnectReason::ALL.len()],
     http_closes: [AtomicU64; HttpCloseReason::ALL.len()],
 }
@@ -199,7 +205,7 @@ impl Metrics {
         );
         gauge("trw_rooms", "Room actors.", rooms as u64);
 
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "trw_connections_opened_total",
                 "WebSocket connections accepted.",
@@ -222,7 +228,7 @@ impl Metrics {
             ),
             (
                 "trw_chat_messages_total",
-                "Chat messages accepted by rooms.",
+                "Chat messages stored by rooms.",
                 &self.chat_messages,
             ),
             (
@@ -249,6 +255,16 @@ impl Metrics {
                 "trw_rate_limited_total",
                 "Client messages refused by the rate limit.",
                 &self.rate_limited,
+            ),
+            (
+                "trw_room_restarts_total",
+                "Room actors restarted by the supervisor after a failure.",
+                &self.room_restarts,
+            ),
+            (
+                "trw_posts_refused_total",
+                "Posts refused because the room log could not store them.",
+                &self.posts_refused,
             ),
         ];
         for (name, help, counter) in counters {

@@ -7,13 +7,19 @@
 //!   (reader loop in server)      (decode, validate,          (numbering,                   │
 //!                                 rate limit, errors)         history, fan-out)            ▼
 //!                                      │                                       writer task ─▶ socket write half
-//!                                      └──names, rooms, DMs──▶ ConnectionSupervisor (directory)
+//!                                      └──names, rooms, DM lookups──▶ Directory
 //! ```
 //!
 //! The reader loop forwards frames and holds a permit from a small semaphore for each frame in
-//! flight. The permit travels inside the message and is released when the actor has handled
-//! it, so a client that sends faster than its actor works simply stops being read: the
-//! unbounded ractor mailbox never holds more than [`INBOUND_IN_FLIGHT`] of its frames.
+//! flight. The permit travels inside the message and, for a chat, on into the room with the post:
+//! it is released when the room has stored and fanned the post out. A client that sends faster
+//! than its actor or its room can work simply stops being read: the unbounded ractor mailboxes
+//! never hold more than [`INBOUND_IN_FLIGHT`] of its frames.
+//!
+//! The actor caches the address of each room it is in, to post without asking anyone. A room may
+//! crash and be restarted under a new address: a failed send gives the post back, and the actor
+//! asks the directory for the room's current address (waiting while it restarts) and sends again.
+//! Direct messages go straight to the recipient's outbox after one directory lookup.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,17 +27,19 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::OwnedSemaphorePermit;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
+use super::directory::DirectoryMsg;
 use super::outbox::Outbox;
 use super::rate_limit::TokenBucket;
-use super::room::{Member, Post, RoomMsg, LOBBY};
-use super::supervisor::SupervisorMsg;
+use super::room::{unix_millis, PendingPost, Post, RoomMsg, LOBBY};
 use crate::metrics::{ConnectionStats, Metrics};
-use crate::protocol::{decode_client_text, ClientMessage, CloseCode, ErrorCode, ServerMessage};
+use crate::protocol::{
+    decode_client_text, ClientMessage, CloseCode, ErrorCode, Resume, ServerMessage,
+};
 
-/// Frames from one client that may wait in its actor's mailbox at once.
+/// Frames from one client that may wait in its actor's (or its rooms') mailbox at once.
 pub const INBOUND_IN_FLIGHT: usize = 32;
 
 /// Rooms one connection may be in at once, the lobby included.
@@ -47,8 +55,6 @@ pub enum ConnectionMsg {
     Text(Utf8Bytes, OwnedSemaphorePermit),
     /// A binary frame from the client (refused, politely).
     Binary(OwnedSemaphorePermit),
-    /// Rejoin the rooms a reconnecting client asked to resume (sent to itself at start).
-    Rejoin(Vec<(String, u64)>),
     /// Test-only: make the actor panic, to show that only this connection goes down.
     #[cfg(feature = "test-hooks")]
     Panic,
@@ -66,22 +72,23 @@ pub struct RateLimit {
 /// What a connection actor starts with.
 pub struct ConnectionArgs {
     pub id: u64,
-    /// Set by the supervisor, which owns the name directory.
+    /// Set by the directory, which owns the names.
     pub name: String,
     /// Why the name the client asked for (`?name=`) was refused, if it was.
     pub name_refusal: Option<(ErrorCode, String)>,
+    /// Set by the directory: this connection's session token, for its welcome.
+    pub session: String,
     pub outbox: Outbox,
-    pub supervisor: ActorRef<SupervisorMsg>,
-    pub lobby: ActorRef<RoomMsg>,
-    /// `?since=room:seq,...`: rooms to rejoin and where to resume each.
-    pub resume: Vec<(String, u64)>,
+    pub directory: ActorRef<DirectoryMsg>,
+    /// `?since=`: rooms to rejoin and where to resume each.
+    pub resume: Vec<(String, Resume)>,
     /// The process-group scope of the server this connection belongs to.
     pub scope: String,
     /// Sent in the welcome frame.
     pub instance: String,
     pub heartbeat_ms: u64,
     pub rate_limit: RateLimit,
-    /// How long to wait for the supervisor when joining a room or renaming.
+    /// How long to wait for the directory.
     pub call_timeout: Duration,
     pub stats: Arc<ConnectionStats>,
     pub metrics: Arc<Metrics>,
@@ -92,8 +99,11 @@ pub struct ConnectionState {
     id: u64,
     name: String,
     outbox: Outbox,
-    supervisor: ActorRef<SupervisorMsg>,
-    rooms: BTreeMap<String, ActorRef<RoomMsg>>,
+    directory: ActorRef<DirectoryMsg>,
+    /// The rooms this connection is in, with the last known address of each.
+    rooms: BTreeMap<String, Option<ActorRef<RoomMsg>>>,
+    /// Rooms to rejoin at start (taken by `post_start`).
+    resume: Vec<(String, Resume)>,
     limit: RateLimit,
     bucket: TokenBucket,
     /// Frames refused in a row by the rate limit.
@@ -128,47 +138,45 @@ impl Actor for ConnectionActor {
             version: crate::VERSION,
             instance: args.instance,
             heartbeat_ms: args.heartbeat_ms,
+            session: args.session,
         };
         args.outbox.deliver_text(welcome.to_json().into());
         if let Some((code, reason)) = args.name_refusal {
             let error = ServerMessage::error(code, reason);
             args.outbox.deliver_text(error.to_json().into());
         }
-
-        let mut state = ConnectionState {
+        Ok(ConnectionState {
             id: args.id,
             name: args.name,
             outbox: args.outbox,
-            supervisor: args.supervisor,
+            directory: args.directory,
             rooms: BTreeMap::new(),
+            resume: args.resume,
             limit: args.rate_limit,
             bucket: TokenBucket::new(args.rate_limit.per_sec, args.rate_limit.burst),
             strikes: 0,
             call_timeout: args.call_timeout,
             metrics: args.metrics,
-        };
-        // The lobby is joined right here; the supervisor already recorded it. Other rooms need
-        // the supervisor (the directory), which is busy starting us: they are joined from a
-        // message to ourselves, handled before any frame from the client.
-        let lobby_since = args
-            .resume
+        })
+    }
+
+    /// Joins the lobby, then the rooms the client asked to resume, one after the other (each
+    /// room's `joined` and backlog are out before the next room starts), before any client frame.
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut resume = std::mem::take(&mut state.resume);
+        let lobby = resume
             .iter()
-            .find(|(room, _)| room == LOBBY)
-            .map(|r| r.1);
-        args.lobby.cast(RoomMsg::Join {
-            member: state.member(),
-            since: lobby_since,
-        })?;
-        state.rooms.insert(LOBBY.to_owned(), args.lobby);
-        let others: Vec<(String, u64)> = args
-            .resume
-            .into_iter()
-            .filter(|(room, _)| room != LOBBY)
-            .collect();
-        if !others.is_empty() {
-            myself.cast(ConnectionMsg::Rejoin(others))?;
+            .position(|(room, _)| room == LOBBY)
+            .map(|at| resume.remove(at).1);
+        state.join(LOBBY.to_owned(), lobby, true).await;
+        for (room, since) in resume.into_iter().take(MAX_ROOMS_PER_CONNECTION - 1) {
+            state.join(room, Some(since), true).await;
         }
-        Ok(state)
+        Ok(())
     }
 
     async fn handle(
@@ -178,9 +186,9 @@ impl Actor for ConnectionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ConnectionMsg::Text(frame, _permit) => {
+            ConnectionMsg::Text(frame, permit) => {
                 if state.within_rate_limit() {
-                    state.on_text(&frame).await;
+                    state.on_text(&frame, permit).await;
                 }
             }
             ConnectionMsg::Binary(_permit) => {
@@ -189,11 +197,6 @@ impl Actor for ConnectionActor {
                         ErrorCode::BinaryNotSupported,
                         "binary frames are not supported; send JSON text frames",
                     );
-                }
-            }
-            ConnectionMsg::Rejoin(rooms) => {
-                for (room, since) in rooms.into_iter().take(MAX_ROOMS_PER_CONNECTION) {
-                    state.join(room, Some(since)).await;
                 }
             }
             #[cfg(feature = "test-hooks")]
@@ -207,24 +210,18 @@ impl Actor for ConnectionActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // Rooms may already be gone during shutdown; nothing to do about it then.
-        for room in state.rooms.values() {
-            let _ = room.cast(RoomMsg::Leave { id: state.id });
-        }
+        // The directory takes the connection out of its rooms and frees its name. During
+        // shutdown it may already be gone; nothing to do about it then.
+        let _ = state.directory.cast(DirectoryMsg::ConnectionClosed {
+            id: state.id,
+            failed: false,
+        });
         state.outbox.close(CloseCode::Normal);
         Ok(())
     }
 }
 
 impl ConnectionState {
-    fn member(&self) -> Member {
-        Member {
-            id: self.id,
-            name: self.name.clone(),
-            outbox: self.outbox.clone(),
-        }
-    }
-
     /// Applies the token bucket. A refused frame gets an `error` frame; a client that keeps
     /// going regardless is closed with 1008.
     fn within_rate_limit(&mut self) -> bool {
@@ -249,56 +246,95 @@ impl ConnectionState {
         false
     }
 
-    async fn on_text(&mut self, frame: &str) {
+    async fn on_text(&mut self, frame: &str, permit: OwnedSemaphorePermit) {
         let message = match decode_client_text(frame) {
             Ok(message) => message,
             Err(error) => return self.reply_error(error.code, error.message),
         };
         match message {
-            ClientMessage::Chat { room, text } => self.chat(&room, text),
+            ClientMessage::Chat { room, text } => self.chat(room, text, permit).await,
             ClientMessage::Rename { name } => self.rename(name).await,
-            ClientMessage::Join { room, since } => self.join(room, since).await,
-            ClientMessage::Leave { room } => self.leave(&room),
-            ClientMessage::Direct { to, text } => {
-                Metrics::count(&self.metrics.direct_messages);
-                let direct = SupervisorMsg::Direct {
-                    from_id: self.id,
-                    to,
-                    text,
-                };
-                if self.supervisor.cast(direct).is_err() {
-                    self.reply_error(ErrorCode::Unavailable, "the server is shutting down");
-                }
+            ClientMessage::Join { room, since, epoch } => {
+                let resume = since.map(|since| Resume { since, epoch });
+                self.join(room, resume, false).await;
             }
+            ClientMessage::Leave { room } => self.leave(&room),
+            ClientMessage::Direct { to, text } => self.direct(to, text).await,
         }
     }
 
-    fn chat(&mut self, room: &str, text: String) {
-        let Some(room_ref) = self.rooms.get(room) else {
+    async fn chat(&mut self, room: String, text: String, permit: OwnedSemaphorePermit) {
+        if !self.rooms.contains_key(&room) {
             return self.reply_error(
                 ErrorCode::NotInRoom,
                 format!("join #{room} before writing to it"),
             );
-        };
+        }
         let post = Post::Chat {
             sender: self.name.clone(),
             sender_id: self.id,
             text,
         };
-        if room_ref.cast(RoomMsg::Post(post)).is_ok() {
-            Metrics::count(&self.metrics.chat_messages);
-        } else {
-            self.reply_error(ErrorCode::Unavailable, format!("#{room} is not available"));
+        let pending = PendingPost::chat(room.clone(), post, self.outbox.clone(), Some(permit));
+        self.post(&room, pending).await;
+    }
+
+    /// Sends a post to the room's current actor, asking the directory for it if the cached one
+    /// is gone. A post that cannot be handed over is dropped, which refuses it (`unavailable`).
+    async fn post(&mut self, room: &str, mut pending: PendingPost) {
+        for _attempt in 0..2 {
+            let cached = self.rooms.get(room).cloned().flatten();
+            let target = match cached {
+                Some(target) => target,
+                None => match self.where_is(room).await {
+                    Some(target) => target,
+                    None => return,
+                },
+            };
+            match target.cast(RoomMsg::Post(pending)) {
+                Ok(()) => return,
+                Err(MessagingErr::SendErr(RoomMsg::Post(back))) => {
+                    // The room died (it is being restarted): forget the address, try once more.
+                    pending = back;
+                    if let Some(slot) = self.rooms.get_mut(room) {
+                        *slot = None;
+                    }
+                }
+                Err(_) => return,
+            }
         }
     }
 
-    async fn rename(&mut self, name: String) {
-        let connection_id = self.id;
+    /// The current address of `room`, from the directory (which waits while it restarts).
+    async fn where_is(&mut self, room: &str) -> Option<ActorRef<RoomMsg>> {
         let answer = self
-            .supervisor
+            .directory
             .call(
-                |reply| SupervisorMsg::Rename {
-                    connection_id,
+                |reply| DirectoryMsg::WhereIs {
+                    room: room.to_owned(),
+                    create: false,
+                    reply,
+                },
+                Some(self.call_timeout),
+            )
+            .await;
+        let found = match answer {
+            Ok(CallResult::Success(found)) => found,
+            _ => None,
+        };
+        if let (Some(found), Some(slot)) = (&found, self.rooms.get_mut(room)) {
+            *slot = Some(found.clone());
+        }
+        found
+    }
+
+    async fn rename(&mut self, name: String) {
+        let id = self.id;
+        let answer = self
+            .directory
+            .call(
+                |reply| DirectoryMsg::Rename {
+                    id,
                     name: name.clone(),
                     reply,
                 },
@@ -308,12 +344,6 @@ impl ConnectionState {
         match answer {
             Ok(CallResult::Success(Ok(old_name))) => {
                 self.name = name.clone();
-                for room in self.rooms.values() {
-                    let _ = room.cast(RoomMsg::Renamed {
-                        id: self.id,
-                        name: name.clone(),
-                    });
-                }
                 let renamed = ServerMessage::Renamed {
                     id: self.id,
                     name,
@@ -329,35 +359,39 @@ impl ConnectionState {
         }
     }
 
-    /// Joins (or, if already a member, re-syncs with) a room.
-    async fn join(&mut self, room: String, since: Option<u64>) {
-        if let Some(existing) = self.rooms.get(&room) {
-            let _ = existing.cast(RoomMsg::Join {
-                member: self.member(),
-                since,
-            });
-            return;
-        }
-        if self.rooms.len() >= MAX_ROOMS_PER_CONNECTION {
+    /// Joins a room (or re-syncs one it is in). With `wait`, returns only once the room has sent
+    /// `joined` and the backlog (or after the call timeout).
+    async fn join(&mut self, room: String, resume: Option<Resume>, wait: bool) {
+        if !self.rooms.contains_key(&room) && self.rooms.len() >= MAX_ROOMS_PER_CONNECTION {
             return self.reply_error(
                 ErrorCode::TooManyRooms,
                 format!("a connection can be in at most {MAX_ROOMS_PER_CONNECTION} rooms"),
             );
         }
-        let connection_id = self.id;
+        let (done, caught_up) = if wait {
+            let (done, caught_up) = oneshot::channel();
+            (Some(done), Some(caught_up))
+        } else {
+            (None, None)
+        };
+        let id = self.id;
         let answer = self
-            .supervisor
+            .directory
             .call(
-                |reply| SupervisorMsg::JoinRoom {
-                    connection_id,
+                |reply| DirectoryMsg::JoinRoom {
+                    id,
                     room: room.clone(),
+                    resume,
+                    done,
                     reply,
                 },
                 Some(self.call_timeout),
             )
             .await;
-        let room_ref = match answer {
-            Ok(CallResult::Success(Ok(room_ref))) => room_ref,
+        match answer {
+            Ok(CallResult::Success(Ok(address))) => {
+                self.rooms.insert(room, address);
+            }
             Ok(CallResult::Success(Err((code, reason)))) => return self.reply_error(code, reason),
             _ => {
                 return self.reply_error(
@@ -365,30 +399,60 @@ impl ConnectionState {
                     format!("could not join #{room} right now"),
                 )
             }
-        };
-        let _ = room_ref.cast(RoomMsg::Join {
-            member: self.member(),
-            since,
-        });
-        self.rooms.insert(room, room_ref);
+        }
+        if let Some(caught_up) = caught_up {
+            let _ = tokio::time::timeout(self.call_timeout, caught_up).await;
+        }
     }
 
     fn leave(&mut self, room: &str) {
         if room == LOBBY {
             return self.reply_error(ErrorCode::CannotLeaveLobby, "everyone stays in #lobby");
         }
-        let Some(room_ref) = self.rooms.remove(room) else {
+        if self.rooms.remove(room).is_none() {
             return self.reply_error(ErrorCode::NotInRoom, format!("you are not in #{room}"));
-        };
-        let _ = room_ref.cast(RoomMsg::Leave { id: self.id });
-        let _ = self.supervisor.cast(SupervisorMsg::LeftRoom {
-            connection_id: self.id,
+        }
+        // The room sends `left`, after everything it already queued for us.
+        let _ = self.directory.cast(DirectoryMsg::LeaveRoom {
+            id: self.id,
             room: room.to_owned(),
         });
-        let left = ServerMessage::Left {
-            room: room.to_owned(),
+    }
+
+    /// One directory lookup, then straight into the recipient's outbox.
+    async fn direct(&mut self, to: u64, text: String) {
+        let answer = self
+            .directory
+            .call(
+                |reply| DirectoryMsg::Lookup { id: to, reply },
+                Some(self.call_timeout),
+            )
+            .await;
+        let (recipient_name, recipient) = match answer {
+            Ok(CallResult::Success(Some(found))) => found,
+            Ok(CallResult::Success(None)) => {
+                return self.reply_error(
+                    ErrorCode::UnknownRecipient,
+                    format!("no connection with id {to} is online"),
+                )
+            }
+            _ => return self.reply_error(ErrorCode::Unavailable, "could not send it right now"),
         };
-        self.outbox.deliver_text(left.to_json().into());
+        let frame: Utf8Bytes = ServerMessage::Direct {
+            from_id: self.id,
+            from: self.name.clone(),
+            to_id: to,
+            to: recipient_name,
+            text,
+            ts: unix_millis(),
+        }
+        .to_json()
+        .into();
+        Metrics::count(&self.metrics.direct_messages);
+        recipient.deliver_text(frame.clone());
+        if to != self.id {
+            self.outbox.deliver_text(frame);
+        }
     }
 
     fn reply_error(&self, code: ErrorCode, message: impl Into<String>) {

@@ -14,6 +14,8 @@ pub const LIFECYCLE_LOG_LEN: usize = 50;
 #[serde(rename_all = "snake_case")]
 pub enum LifecycleEventKind {
     Started,
+    /// A room started again after it failed.
+    Restarted,
     Stopped,
     Failed,
 }
@@ -24,7 +26,7 @@ pub struct LifecycleEvent {
     pub ts: u64,
     pub event: LifecycleEventKind,
     pub actor_id: String,
-    /// `connection` or `room`.
+    /// `connection`, `room` or `directory`.
     pub kind: &'static str,
     /// The connection's name or the room's name.
     pub label: String,

@@ -12,6 +12,12 @@
 //! The writer task is the only code that touches the socket's write half. It also sends the
 //! heartbeat pings, and the close frame when the connection ends, so every path out of a
 //! connection goes through one place.
+//!
+//! **Pacing.** A backlog (the history a joining or resuming client is owed) can be far larger than
+//! the queue. It is not the client's fault, so it must not get it closed: whoever delivers a
+//! backlog calls [`Outbox::wait_for_room`] between pages, which resolves once the writer has
+//! drained the queue to half its limits. The writer only pays for that (a wake-up after a flush)
+//! while somebody waits.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,7 +26,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +51,7 @@ pub enum Delivery {
 }
 
 /// How much one connection may have waiting to be written. Whichever fills first counts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxLimits {
     pub frames: usize,
     pub bytes: usize,
@@ -57,7 +63,27 @@ pub struct Outbox {
     queue: mpsc::Sender<Message>,
     close: Arc<CloseSignal>,
     budget: Arc<ByteBudget>,
+    /// Wakes [`Outbox::wait_for_room`] after the writer drained some frames.
+    room: Arc<RoomSignal>,
     metrics: Arc<Metrics>,
+}
+
+/// "The queue has drained a bit": the writer notifies only while somebody waits.
+#[derive(Debug, Default)]
+struct RoomSignal {
+    notify: Notify,
+    waiters: AtomicUsize,
+}
+
+impl RoomSignal {
+    /// Called by the writer after it handed frames to the socket.
+    fn drained(&self) {
+        // SeqCst pairs with the waiter's increment: either the writer sees the waiter, or the
+        // waiter sees the drained counters.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
 }
 
 /// Payload bytes queued and not yet handed to the socket, against a limit.
@@ -84,7 +110,7 @@ impl ByteBudget {
     /// Takes `size` bytes if they fit under the limit; on `false` nothing was taken.
     fn reserve(&self, size: usize) -> bool {
         self.queued
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |queued| {
                 queued.checked_add(size).filter(|total| *total <= self.max)
             })
             .is_ok()
@@ -95,14 +121,13 @@ impl ByteBudget {
     fn release(&self, size: usize) {
         let _ = self
             .queued
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |queued| {
                 Some(queued.saturating_sub(size))
             });
     }
 
-    #[cfg(test)]
     fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.queued.load(Ordering::SeqCst)
     }
 }
 
@@ -131,6 +156,7 @@ impl Outbox {
             queue: receiver,
             close: Arc::clone(&outbox.close),
             budget: Arc::clone(&outbox.budget),
+            room: Arc::clone(&outbox.room),
             stats,
             metrics: Arc::clone(&outbox.metrics),
         };
@@ -145,6 +171,7 @@ impl Outbox {
             queue,
             close: Arc::new(CloseSignal::default()),
             budget: Arc::new(ByteBudget::new(limits.bytes)),
+            room: Arc::new(RoomSignal::default()),
             metrics,
         };
         (outbox, receiver)
@@ -216,6 +243,80 @@ impl Outbox {
         self.queue.max_capacity() - self.queue.capacity()
     }
 
+    /// Payload bytes waiting in the queue right now.
+    pub fn queued_bytes(&self) -> usize {
+        self.budget.queued()
+    }
+
+    /// The most this connection may have waiting.
+    pub fn limits(&self) -> OutboxLimits {
+        OutboxLimits {
+            frames: self.queue.max_capacity(),
+            bytes: self.budget.max,
+        }
+    }
+
+    /// True while the queue is at most half full, in frames and in bytes.
+    fn has_room(&self) -> bool {
+        let limits = self.limits();
+        self.queued() <= limits.frames / 2 && self.queued_bytes() <= limits.bytes / 2
+    }
+
+    /// Resolves once the queue is at most half full (true), or when the connection is closing
+    /// (false). See "Pacing" in the module docs.
+    pub async fn wait_for_room(&self) -> bool {
+        self.room.waiters.fetch_add(1, Ordering::SeqCst);
+        let open = loop {
+            let drained = self.room.notify.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.close_code().is_some() {
+                break false;
+            }
+            if self.has_room() {
+                break true;
+            }
+            tokio::select! {
+                () = &mut drained => {}
+                () = self.close_requested() => break false,
+            }
+        };
+        self.room.waiters.fetch_sub(1, Ordering::SeqCst);
+        open
+    }
+
+    /// Test-only: an outbox whose "socket" is a channel the test reads. With `reading`, a task
+    /// drains the queue like a writer (so pacing works); without, nothing does, as with a client
+    /// that never reads.
+    #[cfg(test)]
+    pub fn for_test(
+        limits: OutboxLimits,
+        reading: bool,
+    ) -> (Outbox, mpsc::UnboundedReceiver<Message>) {
+        let (outbox, mut queue) = Outbox::unwired(limits, Arc::default());
+        let (socket, received) = mpsc::unbounded_channel();
+        if reading {
+            let shadow = outbox.clone();
+            tokio::spawn(async move {
+                while let Some(frame) = queue.recv().await {
+                    shadow.budget.release(payload_len(&frame));
+                    shadow.room.drained();
+                    if socket.send(frame).is_err() {
+                        break;
+                    }
+                }
+            });
+        } else {
+            // Keep the receiver alive (a full queue, not a closed one), forwarding nothing.
+            tokio::spawn(async move {
+                let _queue = queue;
+                std::future::pending::<()>().await;
+            });
+            drop(socket);
+        }
+        (outbox, received)
+    }
+
     /// Resolves when the writer has finished and the write half of the socket is gone.
     pub async fn finished(&self) {
         self.close.finished.cancelled().await;
@@ -233,6 +334,7 @@ struct Writer {
     queue: mpsc::Receiver<Message>,
     close: Arc<CloseSignal>,
     budget: Arc<ByteBudget>,
+    room: Arc<RoomSignal>,
     stats: Arc<ConnectionStats>,
     metrics: Arc<Metrics>,
 }
@@ -263,6 +365,7 @@ impl Writer {
                     if written.is_err() {
                         break false;
                     }
+                    self.room.drained();
                 }
                 _ = ping.tick() => {
                     // Like a frame write, a ping can block on a client that stopped reading:

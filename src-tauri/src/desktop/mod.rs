@@ -12,7 +12,8 @@
 //!    `window.__TRW_CONFIG__` ([`window`]). The page refuses any server that answers with a
 //!    different instance: if another program holds the port, the window never talks to it.
 //! 4. **The tray** and the **live status** (title + tray count) follow ([`tray`], [`live_status`]).
-//! 5. On exit (window closed, tray Quit, SIGINT/SIGTERM) the server shuts down gracefully.
+//! 5. On exit (window closed, tray Quit, SIGINT/SIGTERM) the server shuts down gracefully. If the
+//!    server fails beyond healing, the app exits too, with status 1.
 
 mod live_status;
 mod notifications;
@@ -102,6 +103,7 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         .inspect_err(|error| tracing::error!("{error}"))?;
     let url = format!("http://{}", server.local_addr());
     let state = Arc::clone(server.state());
+    let failure = server.failure();
 
     app.manage(notifications::Notifications::load(app.handle()));
     window::open(app, &server, notice.as_deref())?;
@@ -116,9 +118,17 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
 
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(async move {
-        let signal = wait_for_shutdown_signal().await;
-        tracing::info!(signal, "quitting");
-        handle.exit(0);
+        tokio::select! {
+            signal = wait_for_shutdown_signal() => {
+                tracing::info!(signal, "quitting");
+                handle.exit(0);
+            }
+            reason = failure => {
+                tracing::error!(%reason, "the server failed beyond healing; quitting");
+                eprintln!("error: {reason}");
+                handle.exit(1);
+            }
+        }
     });
     Ok(())
 }

@@ -19,11 +19,13 @@ pub enum ClientMessage {
     },
     /// Change this connection's name.
     Rename { name: String },
-    /// Enter a room; with `since`, resume after that sequence number.
+    /// Enter a room; with `since`, resume after that sequence number (of log `epoch`, if given).
     Join {
         room: String,
         #[serde(default)]
         since: Option<u64>,
+        #[serde(default)]
+        epoch: Option<String>,
     },
     /// Leave a room (not the lobby).
     Leave { room: String },

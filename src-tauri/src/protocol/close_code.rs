@@ -13,8 +13,12 @@ pub enum CloseCode {
     MessageTooBig,
     /// 1011: this connection's actor failed; the server itself is fine.
     InternalError,
-    /// 1013: the client did not read fast enough and its outbound queue filled up.
+    /// 1013: the client did not read fast enough and its outbound queue filled up (or the server
+    /// could not serve it right now): try again later.
     SlowConsumer,
+    /// 4001: another connection of the same client (`?session=`) took this one's place. The
+    /// client must not reconnect by itself.
+    Replaced,
 }
 
 impl CloseCode {
@@ -27,6 +31,7 @@ impl CloseCode {
             CloseCode::MessageTooBig => 1009,
             CloseCode::InternalError => 1011,
             CloseCode::SlowConsumer => 1013,
+            CloseCode::Replaced => 4001,
         }
     }
 
@@ -39,6 +44,7 @@ impl CloseCode {
             CloseCode::MessageTooBig => "message too big",
             CloseCode::InternalError => "internal error in this connection",
             CloseCode::SlowConsumer => "outbound queue full: reading too slowly, reconnect",
+            CloseCode::Replaced => "replaced",
         }
     }
 }

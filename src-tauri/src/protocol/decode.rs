@@ -83,9 +83,18 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, DecodeError> {
             name: names::validate_display_name(&name)
                 .map_err(|reason| DecodeError::new(ErrorCode::InvalidName, reason))?,
         },
-        ClientMessage::Join { room, since } => ClientMessage::Join {
+        ClientMessage::Join { room, since, epoch } => ClientMessage::Join {
             room: room_name(&room)?,
             since,
+            epoch: match epoch {
+                Some(epoch) if !super::resume::is_valid_epoch(&epoch) => {
+                    return Err(DecodeError::new(
+                        ErrorCode::InvalidJson,
+                        "epoch must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'",
+                    ))
+                }
+                epoch => epoch,
+            },
         },
         ClientMessage::Leave { room } => ClientMessage::Leave {
             room: room_name(&room)?,
@@ -169,8 +178,35 @@ mod tests {
             decode_client_text(r#"{"type":"join","room":"Dev","since":3}"#),
             Ok(ClientMessage::Join {
                 room: "dev".into(),
-                since: Some(3)
+                since: Some(3),
+                epoch: None
             })
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"join","room":"dev","since":3,"epoch":"e-1_A"}"#),
+            Ok(ClientMessage::Join {
+                room: "dev".into(),
+                since: Some(3),
+                epoch: Some("e-1_A".into())
+            })
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"join","room":"dev","since":3,"epoch":"e:1"}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"join","room":"dev","since":18446744073709551616}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"join","room":"dev","since":-1}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidJson
         );
         assert_eq!(
             decode_client_text(r#"{"type":"rename","name":"  alice "}"#),

@@ -64,7 +64,8 @@ pub enum ErrorCode {
     UnknownRecipient,
     /// The client sends faster than its rate limit; the refused message was not delivered.
     RateLimited,
-    /// The server could not handle the request right now (for example while shutting down).
+    /// The server could not handle the request right now (shutting down, or the room could not
+    /// store the post: then it was delivered to nobody).
     Unavailable,
 }
 
@@ -83,16 +84,21 @@ pub enum ServerMessage {
         /// Random per process; the desktop window checks it to be sure it reached its own server.
         instance: String,
         heartbeat_ms: u64,
+        /// Unguessable; `?session=` with it replaces this connection if it is still open.
+        session: String,
     },
     /// You are in `room` now; its backlog follows.
     Joined {
         room: String,
+        /// The id of the room's log: a different epoch means the numbering started over.
+        epoch: String,
         last_seq: u64,
         /// At most the room's presence limit (100 by default) of them; see `member_count`.
         members: Vec<MemberView>,
         member_count: usize,
         resumed_from: Option<u64>,
-        /// True when messages after `resumed_from` are no longer kept.
+        /// True when messages after `resumed_from` are not all available: too old, numbered
+        /// by another epoch, or never issued.
         gap: bool,
     },
     /// You left `room`.

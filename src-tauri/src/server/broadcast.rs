@@ -4,6 +4,11 @@
 //! This is the bridge from the request/response world into the actor world. The handler does
 //! not touch any socket: it *calls* the room actor (a message with a reply port) and awaits the
 //! answer with a timeout, so a stuck actor turns into a 503, never into a hung request.
+//!
+//! **200 means stored.** The lobby answers only after its log stored the notification (and it
+//! was fanned out); a post the log could not store gets 503 and reached nobody. If the lobby was
+//! restarted since the last request, the send fails and the handler asks the directory for the
+//! lobby's new address, once.
 
 use std::sync::Arc;
 
@@ -16,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api_error::ApiError;
 use super::state::AppState;
-use crate::actors::room::{Post, RoomMsg};
+use crate::actors::room::{PendingPost, Post, RoomMsg, LOBBY};
 use crate::metrics::Metrics;
 use crate::protocol::{Level, NotificationSource, MAX_TEXT_BYTES};
 
@@ -102,21 +107,42 @@ pub(super) async fn publish_to_everyone(
     app: &AppState,
     post: Post,
 ) -> Result<Json<BroadcastReceipt>, ApiError> {
-    let answer = app
-        .lobby
-        .call(
-            |reply| RoomMsg::PostAndReply(post, reply),
-            Some(app.config.actor_call_timeout),
-        )
-        .await;
-    match answer {
-        Ok(CallResult::Success(receipt)) => Ok(Json(BroadcastReceipt {
-            delivered_to: receipt.delivered_to,
-            seq: receipt.seq,
-        })),
-        Ok(CallResult::Timeout) => Err(unavailable("the lobby did not answer in time")),
-        Ok(CallResult::SenderError) | Err(_) => Err(unavailable("the lobby is not running")),
+    for _attempt in 0..2 {
+        let Some(lobby) = app.lobby().await else {
+            return Err(unavailable("the lobby is not running"));
+        };
+        let answer = lobby
+            .call(
+                |reply| RoomMsg::Post(PendingPost::http(LOBBY.to_owned(), post.clone(), reply)),
+                Some(app.config.actor_call_timeout),
+            )
+            .await;
+        match answer {
+            Ok(CallResult::Success(Ok(receipt))) => {
+                return Ok(Json(BroadcastReceipt {
+                    delivered_to: receipt.delivered_to,
+                    seq: receipt.seq,
+                }))
+            }
+            Ok(CallResult::Success(Err(refused))) => {
+                return Err(unavailable(&format!(
+                    "the broadcast was not stored and reached nobody: {}",
+                    refused.reason
+                )))
+            }
+            Ok(CallResult::Timeout) => {
+                return Err(unavailable("the lobby did not answer in time"))
+            }
+            Ok(CallResult::SenderError) => {
+                return Err(unavailable(
+                    "the lobby restarted while handling the broadcast; it may or may not have been stored",
+                ))
+            }
+            // The lobby is gone (restarting): ask for its new address and try once more.
+            Err(_) => app.forget_lobby(&lobby),
+        }
     }
+    Err(unavailable("the lobby is restarting; try again"))
 }
 
 fn unavailable(message: &str) -> ApiError {

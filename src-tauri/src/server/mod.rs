@@ -6,10 +6,17 @@
 //!
 //! Connections are accepted by [`connections`], a hand-written accept loop over hyper that
 //! holds slow and idle HTTP clients to timeouts and caps before they reach the router.
+//!
+//! **When the server cannot heal itself** (a room keeps failing beyond the restart intensity,
+//! the directory or the supervisor is gone), it starts its graceful shutdown on its own: new
+//! WebSockets get 503, every client gets 1001. The embedding program learns why from
+//! [`RunningServer::failure`], finishes with [`RunningServer::shutdown`] and exits non-zero.
 
 mod api_error;
 mod broadcast;
 pub mod connections;
+#[cfg(feature = "test-hooks")]
+mod debug;
 mod health;
 mod inspector;
 mod metrics_endpoint;
@@ -20,21 +27,25 @@ mod state;
 mod static_ui;
 mod websocket;
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::supervisor::{ConnectionSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::actors::directory::DirectoryMsg;
+use crate::actors::supervisor::{ConnectionSupervisor, FatalSignal, SupervisorArgs, SupervisorMsg};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
-use crate::protocol::{CloseCode, LOBBY};
+use crate::protocol::CloseCode;
+use crate::room_log::{HistoryLimits, MemoryStore};
 pub use request_guard::RequestPolicy;
 pub use state::AppState;
 pub use static_ui::find_asset;
@@ -121,29 +132,36 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 
     let instance = new_instance_id();
     let scope = format!("server-{instance}");
+    let metrics = Arc::new(Metrics::default());
+    let fatal = Arc::new(FatalSignal::default());
+    let store = MemoryStore::new(HistoryLimits {
+        frames_per_room: config.history_limit,
+        bytes_per_room: config.room_history_bytes,
+        total_bytes: config.history_bytes,
+    });
     let supervisor_args = SupervisorArgs {
-        history_limit: config.history_limit,
+        store: Arc::new(store),
         presence_limit: config.presence_limit,
         max_rooms: config.max_rooms,
+        max_room_restarts: config.max_room_restarts,
+        room_restart_window: config.room_restart_window,
+        call_timeout: config.actor_call_timeout,
+        metrics: Arc::clone(&metrics),
+        fatal: Arc::clone(&fatal),
+        #[cfg(feature = "test-hooks")]
+        start_connection_delay: config.test_hooks.start_connection_delay,
     };
-    let (supervisor, _) = Actor::spawn(None, ConnectionSupervisor, supervisor_args)
+    let (supervisor, supervisor_task) = Actor::spawn(None, ConnectionSupervisor, supervisor_args)
         .await
         .map_err(|error| StartError::Actors(error.to_string()))?;
-    let lobby = supervisor
-        .call(
-            |reply| SupervisorMsg::EnsureRoom {
-                room: LOBBY.to_owned(),
-                reply,
-            },
-            Some(config.actor_call_timeout),
-        )
-        .await;
-    let lobby = match lobby {
-        Ok(ractor::rpc::CallResult::Success(Ok(lobby))) => lobby,
+    let directory = match supervisor
+        .call(SupervisorMsg::Directory, Some(config.actor_call_timeout))
+        .await
+    {
+        Ok(CallResult::Success(directory)) => directory,
         _ => {
-            return Err(StartError::Actors(
-                "the lobby room did not start".to_owned(),
-            ))
+            supervisor.stop(None);
+            return Err(StartError::Actors("the directory did not start".to_owned()));
         }
     };
 
@@ -168,7 +186,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         trusted_proxies = limits.trusted_proxies.len(),
         "HTTP connection limits"
     );
-    let metrics = Arc::new(Metrics::default());
     let http = connections::HttpConnections::new(limits, Arc::clone(&metrics));
 
     let policy = RequestPolicy::new(&config, local_addr);
@@ -177,7 +194,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         instance,
         started: std::time::Instant::now(),
         supervisor: supervisor.clone(),
-        lobby,
+        directory,
+        lobby: std::sync::Mutex::new(None),
+        fatal,
         scope,
         sockets: state::SocketCounter::default(),
         draining: CancellationToken::new(),
@@ -187,6 +206,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         max_connections,
         next_connection_id: std::sync::atomic::AtomicU64::new(1),
     });
+    if app.lobby().await.is_none() {
+        supervisor.stop(None);
+        return Err(StartError::Actors(
+            "the lobby room did not start".to_owned(),
+        ));
+    }
     let router = routes::router(Arc::clone(&app));
     let listener = connections::Listener {
         tcp: listener,
@@ -194,6 +219,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         per_peer_cap,
     };
     let accept_task = tokio::spawn(connections::accept_loop(listener, router, http));
+    tokio::spawn(drain_on_failure(Arc::clone(&app)));
+    tokio::spawn(watch_supervisor(Arc::clone(&app), supervisor_task));
 
     tracing::info!(address = %local_addr, instance = %app.instance, "server listening");
     Ok(RunningServer {
@@ -219,21 +246,33 @@ impl RunningServer {
         &self.app
     }
 
+    /// Resolves, with the reason, if the server failed beyond healing (see the module docs).
+    /// The server then already refuses new sockets and has asked every client to go (1001); the
+    /// caller should [`RunningServer::shutdown`] and exit non-zero. Never resolves otherwise.
+    pub fn failure(&self) -> impl Future<Output = String> + Send + 'static {
+        let fatal = Arc::clone(&self.app.fatal);
+        async move { fatal.raised().await }
+    }
+
     /// Test-only: makes the actor of connection `connection_id` panic. Compiled only with the
     /// `test-hooks` feature, so no release build can be made to panic this way.
     #[cfg(feature = "test-hooks")]
     pub async fn inject_panic(&self, connection_id: u64) -> bool {
-        let answer = self
-            .supervisor
-            .call(
-                |reply| SupervisorMsg::InjectPanic {
-                    connection_id,
-                    reply,
-                },
-                Some(self.app.config.actor_call_timeout),
-            )
-            .await;
-        matches!(answer, Ok(ractor::rpc::CallResult::Success(true)))
+        debug::inject(
+            &self.app,
+            crate::actors::supervisor::PanicTarget::Connection(connection_id),
+        )
+        .await
+    }
+
+    /// Test-only: makes the actor of `room` panic (it is restarted from its log).
+    #[cfg(feature = "test-hooks")]
+    pub async fn inject_room_panic(&self, room: &str) -> bool {
+        debug::inject(
+            &self.app,
+            crate::actors::supervisor::PanicTarget::Room(room.to_owned()),
+        )
+        .await
     }
 
     /// Graceful shutdown:
@@ -247,21 +286,11 @@ impl RunningServer {
         self.app.draining.cancel();
         // Stop accepting; idle keep-alive connections close now, others after their request.
         self.app.http.begin_shutdown();
-
-        let clients_notified = match self
+        let _ = self
             .supervisor
-            .call(
-                |reply| SupervisorMsg::CloseAll {
-                    code: CloseCode::GoingAway,
-                    reply,
-                },
-                Some(drain_timeout),
-            )
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(count)) => count,
-            _ => 0,
-        };
+            .call(SupervisorMsg::PrepareShutdown, Some(drain_timeout))
+            .await;
+        let clients_notified = close_all(&self.app, drain_timeout).await;
 
         let deadline = Instant::now() + drain_timeout;
         while self.app.sockets.get() > 0 && Instant::now() < deadline {
@@ -292,6 +321,49 @@ impl RunningServer {
         };
         tracing::info!(?report, "server stopped");
         report
+    }
+}
+
+/// Every client is asked to close with 1001; answers how many were asked.
+async fn close_all(app: &AppState, timeout: Duration) -> usize {
+    let answer = app
+        .directory
+        .call(
+            |reply| DirectoryMsg::CloseAll {
+                code: CloseCode::GoingAway,
+                reply,
+            },
+            Some(timeout),
+        )
+        .await;
+    match answer {
+        Ok(CallResult::Success(count)) => count,
+        _ => 0,
+    }
+}
+
+/// When the fatal signal is raised: refuse new sockets, stop accepting, ask everyone to go.
+async fn drain_on_failure(app: Arc<AppState>) {
+    let reason = tokio::select! {
+        reason = app.fatal.raised() => reason,
+        () = app.draining.cancelled() => return, // an ordinary shutdown
+    };
+    if app.draining.is_cancelled() {
+        return;
+    }
+    tracing::error!(%reason, "the server cannot go on: closing every connection with 1001");
+    app.draining.cancel();
+    app.http.begin_shutdown();
+    close_all(&app, app.config.drain_timeout).await;
+}
+
+/// The supervisor is the root of the tree: if it ends while the server is not shutting down,
+/// nothing would restart anything any more.
+async fn watch_supervisor(app: Arc<AppState>, supervisor: JoinHandle<()>) {
+    let _ = supervisor.await;
+    if !app.draining.is_cancelled() {
+        app.fatal
+            .raise("the supervisor stopped unexpectedly".to_owned());
     }
 }
 

@@ -12,7 +12,11 @@ use super::{
 
 pub fn router(app: Arc<AppState>) -> Router {
     let cors = app.policy.cors_layer();
-    Router::new()
+    let router = Router::new();
+    // Fault injection exists only in test builds (`--features test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    let router = router.route("/debug/panic", post(super::debug::panic));
+    router
         .route("/ws", get(websocket::upgrade))
         .route("/health", get(health::health))
         .route(

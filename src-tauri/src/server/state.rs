@@ -1,17 +1,19 @@
 //! What every HTTP handler shares: configuration, the actors' addresses and a few counters.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
 
 use super::connections::HttpConnections;
 use super::request_guard::RequestPolicy;
 use crate::actors::connection::CONNECTIONS_GROUP;
-use crate::actors::room::RoomMsg;
-use crate::actors::supervisor::SupervisorMsg;
+use crate::actors::directory::DirectoryMsg;
+use crate::actors::room::{RoomMsg, LOBBY};
+use crate::actors::supervisor::{FatalSignal, SupervisorMsg};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 
@@ -22,7 +24,11 @@ pub struct AppState {
     pub instance: String,
     pub started: Instant,
     pub supervisor: ActorRef<SupervisorMsg>,
-    pub lobby: ActorRef<RoomMsg>,
+    pub directory: ActorRef<DirectoryMsg>,
+    /// The lobby's last known address (it changes when the lobby is restarted).
+    pub(crate) lobby: Mutex<Option<ActorRef<RoomMsg>>>,
+    /// Raised when the server cannot go on (see [`FatalSignal`]).
+    pub fatal: Arc<FatalSignal>,
     /// This server's process-group scope. Process groups are global to the process, so two
     /// servers in one process (as in the tests) must not see each other's actors.
     pub scope: String,
@@ -49,6 +55,47 @@ impl AppState {
     /// separately: a counter could drift, the group cannot.
     pub fn active_actors(&self) -> usize {
         ractor::pg::get_scoped_members(&self.scope, &CONNECTIONS_GROUP.to_owned()).len()
+    }
+
+    /// The lobby's current actor: the cached address, or the directory's answer (which waits
+    /// while the lobby restarts).
+    pub async fn lobby(&self) -> Option<ActorRef<RoomMsg>> {
+        let cached = self
+            .lobby
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if cached.is_some() {
+            return cached;
+        }
+        let answer = self
+            .directory
+            .call(
+                |reply| DirectoryMsg::WhereIs {
+                    room: LOBBY.to_owned(),
+                    create: true,
+                    reply,
+                },
+                Some(self.config.actor_call_timeout),
+            )
+            .await;
+        let found = match answer {
+            Ok(CallResult::Success(found)) => found,
+            _ => None,
+        };
+        *self.lobby.lock().unwrap_or_else(PoisonError::into_inner) = found.clone();
+        found
+    }
+
+    /// Forgets `stale` (a send to it failed): the next [`AppState::lobby`] asks the directory.
+    pub fn forget_lobby(&self, stale: &ActorRef<RoomMsg>) {
+        let mut cached = self.lobby.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached
+            .as_ref()
+            .is_some_and(|lobby| lobby.get_id() == stale.get_id())
+        {
+            *cached = None;
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use crate::actors::connection::{
 use crate::actors::outbox::{Outbox, OutboxLimits};
 use crate::actors::supervisor::SupervisorMsg;
 use crate::metrics::{ConnectionStats, DisconnectReason, Metrics};
-use crate::protocol::names::validate_room_name;
+use crate::protocol::resume::{is_valid_token, parse_since_list};
 use crate::protocol::{unix_millis, CloseCode};
 
 /// tungstenite reads in chunks of this size. Its default (128 KiB) would dominate the memory
@@ -39,11 +39,13 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Frames are gathered up to this size before a write, so a burst becomes one syscall.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
-/// `?name=alice&since=lobby:120,dev:33`, both optional: what a reconnecting client sends.
+/// `?name=alice&since=lobby:EPOCH:120,dev:33&session=TOKEN`, all optional: what a reconnecting
+/// client sends.
 #[derive(Debug, Default, Deserialize)]
 pub struct ConnectParams {
     name: Option<String>,
     since: Option<String>,
+    session: Option<String>,
 }
 
 pub async fn upgrade(
@@ -110,12 +112,12 @@ async fn run_connection(
 
     let args = ConnectionArgs {
         id,
-        name: String::new(), // chosen by the supervisor
+        name: String::new(), // chosen by the directory
         name_refusal: None,
+        session: String::new(), // made by the directory
         outbox: outbox.clone(),
-        supervisor: app.supervisor.clone(),
-        lobby: app.lobby.clone(),
-        resume: parse_since(params.since.as_deref()),
+        directory: app.directory.clone(),
+        resume: parse_since_list(params.since.as_deref(), MAX_ROOMS_PER_CONNECTION),
         scope: app.scope.clone(),
         instance: app.instance.clone(),
         heartbeat_ms: app.config.heartbeat_interval.as_millis() as u64,
@@ -129,12 +131,15 @@ async fn run_connection(
         metrics: Arc::clone(&app.metrics),
     };
     let requested_name = params.name;
+    // A token can only match if it has the shape of one; anything else is ignored.
+    let session = params.session.filter(|token| is_valid_token(token));
     let started = app
         .supervisor
         .call(
             |reply| SupervisorMsg::StartConnection {
                 args: Box::new(args),
                 requested_name,
+                session,
                 peer,
                 reply,
             },
@@ -227,6 +232,7 @@ fn server_side_reason(code: Option<CloseCode>) -> DisconnectReason {
         Some(CloseCode::MessageTooBig) => DisconnectReason::MessageTooBig,
         Some(CloseCode::InternalError) => DisconnectReason::ActorFailed,
         Some(CloseCode::GoingAway) => DisconnectReason::ServerShutdown,
+        Some(CloseCode::Replaced) => DisconnectReason::Replaced,
         Some(CloseCode::Normal) | None => DisconnectReason::ClientDropped,
     }
 }
@@ -242,34 +248,5 @@ fn read_error(error: axum::Error, outbox: &Outbox) -> DisconnectReason {
     } else {
         outbox.close(CloseCode::Normal);
         DisconnectReason::ClientDropped
-    }
-}
-
-/// Parses `lobby:120,dev:33`; entries that do not parse are ignored (the room rules are
-/// checked again when joining).
-fn parse_since(since: Option<&str>) -> Vec<(String, u64)> {
-    since
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|entry| {
-            let (room, seq) = entry.split_once(':')?;
-            let room = validate_room_name(room).ok()?;
-            Some((room, seq.trim().parse().ok()?))
-        })
-        .take(MAX_ROOMS_PER_CONNECTION)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_since;
-
-    #[test]
-    fn since_parses_and_skips_junk() {
-        assert_eq!(
-            parse_since(Some("lobby:120,Dev:33,bad,x y:1,z:-1")),
-            vec![("lobby".to_owned(), 120), ("dev".to_owned(), 33)]
-        );
-        assert!(parse_since(None).is_empty());
     }
 }
