@@ -392,3 +392,49 @@ async fn the_number_of_rooms_is_capped_and_empty_rooms_make_way() {
     assert_eq!(rooms, vec!["b", "lobby"]);
     server.shutdown().await;
 }
+
+/// `left` is sent by the room, after every frame the room queued for the leaver: a frame of the
+/// room never arrives after it (the page would otherwise bring the room back).
+#[tokio::test]
+async fn left_comes_after_every_frame_of_the_room_and_nothing_follows_it() {
+    let mut config = tauri_ractor_websocket::config::ServerConfig::ephemeral();
+    config.rate_limit_per_sec = 0;
+    let server = support::ws_client::start_server_with(config).await;
+    let addr = server.local_addr();
+    let mut leaver = Client::connect(addr).await;
+    let mut talker = Client::connect(addr).await;
+    for client in [&mut leaver, &mut talker] {
+        client.send_json(json!({"type": "join", "room": "dev"})).await;
+        client.next_of_type("joined").await;
+    }
+    for i in 0..60 {
+        talker
+            .send_json(json!({"type": "chat", "room": "dev", "text": format!("m{i}")}))
+            .await;
+    }
+    // Leave in the middle of the stream.
+    assert_eq!(leaver.next_message().await["room"], "dev");
+    leaver.send_json(json!({"type": "leave", "room": "dev"})).await;
+    let mut last_seq = 1;
+    loop {
+        let frame = leaver.next_json().await;
+        match frame["type"].as_str() {
+            Some("left") => break,
+            Some("message") => {
+                assert_eq!(frame["seq"], last_seq + 1, "in order, no gap");
+                last_seq += 1;
+            }
+            _ => {}
+        }
+    }
+    // Everything after `left`, up to an echo of our own in the lobby, is not from #dev.
+    leaver.send_chat("marker").await;
+    loop {
+        let frame = leaver.next_json().await;
+        assert_ne!(frame["room"], "dev", "a frame of #dev after left: {frame}");
+        if frame["type"] == "message" && frame["text"] == "marker" {
+            break;
+        }
+    }
+    server.shutdown().await;
+}

@@ -85,8 +85,10 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Default)]
 pub struct TestHooks {
     /// The supervisor waits this long before answering `StartConnection` (after starting the
-    /// actor), so that a test can make the WebSocket handler time out and check the rollback.
+    /// actor), so that a test can make the WebSocket handler time out and check the rollback…
     pub start_connection_delay: Duration,
+    /// …for this many connections, the first ones.
+    pub delayed_starts: usize,
 }
 
 impl Default for ServerConfig {

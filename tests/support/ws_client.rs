@@ -190,6 +190,40 @@ pub async fn health(addr: SocketAddr) -> Value {
         .expect("/health is JSON")
 }
 
+/// `GET /api/actors` as JSON.
+pub async fn actors(addr: SocketAddr) -> Value {
+    reqwest::get(format!("http://{addr}/api/actors"))
+        .await
+        .expect("GET /api/actors")
+        .json()
+        .await
+        .expect("/api/actors is JSON")
+}
+
+/// The room called `name` in an `/api/actors` answer.
+pub fn room_in(tree: &Value, name: &str) -> Option<Value> {
+    tree["rooms"]
+        .as_array()?
+        .iter()
+        .find(|room| room["name"] == name)
+        .cloned()
+}
+
+/// Polls `/api/actors` until `check` holds for room `name`; returns that room's view.
+pub async fn wait_for_room(addr: SocketAddr, name: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let tree = actors(addr).await;
+        if let Some(room) = room_in(&tree, name).filter(|room| check(room)) {
+            return room;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("#{name} never got there; /api/actors says {tree}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls `/health` until both counts equal `expected`; panics with the last answer otherwise.
 pub async fn wait_for_counts(addr: SocketAddr, expected: u64) {
     let deadline = tokio::time::Instant::now() + PATIENCE;

@@ -149,7 +149,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         metrics: Arc::clone(&metrics),
         fatal: Arc::clone(&fatal),
         #[cfg(feature = "test-hooks")]
-        start_connection_delay: config.test_hooks.start_connection_delay,
+        start_connection_delay: (
+            config.test_hooks.start_connection_delay,
+            config.test_hooks.delayed_starts,
+        ),
     };
     let (supervisor, supervisor_task) = Actor::spawn(None, ConnectionSupervisor, supervisor_args)
         .await

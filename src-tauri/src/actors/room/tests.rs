@@ -46,7 +46,7 @@ async fn tree(history: usize) -> Tree {
         metrics: Arc::default(),
         fatal: Arc::new(FatalSignal::default()),
         #[cfg(feature = "test-hooks")]
-        start_connection_delay: Duration::ZERO,
+        start_connection_delay: (Duration::ZERO, 0),
     };
     let (supervisor, _) = Actor::spawn(None, ConnectionSupervisor, args)
         .await

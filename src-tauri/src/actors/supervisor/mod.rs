@@ -111,9 +111,10 @@ pub struct SupervisorArgs {
     pub call_timeout: Duration,
     pub metrics: Arc<Metrics>,
     pub fatal: Arc<FatalSignal>,
-    /// Test-only: how long `StartConnection` waits before answering (to test the rollback).
+    /// Test-only: how long `StartConnection` waits before answering (to test the rollback),
+    /// and for how many connections (the first ones).
     #[cfg(feature = "test-hooks")]
-    pub start_connection_delay: Duration,
+    pub start_connection_delay: (Duration, usize),
 }
 
 /// What the supervisor remembers about a child.
@@ -140,7 +141,7 @@ pub struct SupervisorState {
     log: LifecycleLog,
     shutting_down: bool,
     #[cfg(feature = "test-hooks")]
-    start_connection_delay: Duration,
+    start_connection_delay: (Duration, usize),
 }
 
 /// The supervisor's behaviour.
@@ -314,8 +315,9 @@ impl SupervisorState {
             .insert(actor.get_id(), Child::Connection { id, name });
 
         #[cfg(feature = "test-hooks")]
-        if !self.start_connection_delay.is_zero() {
-            tokio::time::sleep(self.start_connection_delay).await;
+        if self.start_connection_delay.1 > 0 {
+            self.start_connection_delay.1 -= 1;
+            tokio::time::sleep(self.start_connection_delay.0).await;
         }
 
         if reply.send(Ok(actor.clone())).is_err() {
