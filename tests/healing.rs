@@ -132,7 +132,10 @@ async fn chat_through_a_crash(room: &'static str) {
         joined = away.next_of_type("joined").await;
     }
     assert_eq!(joined["room"], room);
-    let epoch = joined["epoch"].as_str().expect("joined has an epoch").to_owned();
+    let epoch = joined["epoch"]
+        .as_str()
+        .expect("joined has an epoch")
+        .to_owned();
     away.send_json(json!({"type": "chat", "room": room, "text": "before"}))
         .await;
     let last_seen = away.next_numbered().await["seq"].as_u64().expect("seq");
@@ -146,7 +149,10 @@ async fn chat_through_a_crash(room: &'static str) {
         .map(|client| tokio::spawn(chatter(client, room, stop.clone(), stopped.clone(), MARKER)))
         .collect();
 
-    let before = wait_for_room(addr, room, |view| view["last_seq"].as_u64() >= Some(last_seen + 20)).await;
+    let before = wait_for_room(addr, room, |view| {
+        view["last_seq"].as_u64() >= Some(last_seen + 20)
+    })
+    .await;
     assert_eq!(before["restarts"], 0);
     let old_actor = before["actor_id"].clone();
     panic_room(addr, room).await;
@@ -154,10 +160,17 @@ async fn chat_through_a_crash(room: &'static str) {
         view["restarts"] == 1 && view["status"] == "running" && view["actor_id"] != old_actor
     })
     .await;
-    assert_eq!(after["epoch"], epoch.as_str(), "the same log, the same epoch");
+    assert_eq!(
+        after["epoch"],
+        epoch.as_str(),
+        "the same log, the same epoch"
+    );
     let restarted_at = after["last_seq"].as_u64().expect("last_seq");
     // The chat goes on through the restarted room.
-    wait_for_room(addr, room, |view| view["last_seq"].as_u64() >= Some(restarted_at + 20)).await;
+    wait_for_room(addr, room, |view| {
+        view["last_seq"].as_u64() >= Some(restarted_at + 20)
+    })
+    .await;
     stop.cancel();
     for _ in 0..CHATTERS {
         all_stopped.recv().await.expect("a chatter stopped");
@@ -240,7 +253,9 @@ async fn chat_through_a_crash(room: &'static str) {
         .await
         .expect("text");
     assert!(
-        metrics.lines().any(|line| line == "trw_room_restarts_total 1"),
+        metrics
+            .lines()
+            .any(|line| line == "trw_room_restarts_total 1"),
         "{metrics}"
     );
     server.shutdown().await;
@@ -286,9 +301,16 @@ async fn a_room_that_keeps_failing_shuts_the_server_down_cleanly() {
     let reason = tokio::time::timeout(PATIENCE, failure)
         .await
         .expect("the embedding program is told");
-    assert!(reason.contains("#lobby") && reason.contains("restarts"), "{reason}");
+    assert!(
+        reason.contains("#lobby") && reason.contains("restarts"),
+        "{reason}"
+    );
     for client in &mut clients {
-        assert_eq!(client.expect_close().await, CloseCode::Away, "1001 to everyone");
+        assert_eq!(
+            client.expect_close().await,
+            CloseCode::Away,
+            "1001 to everyone"
+        );
     }
     let refused = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await;
     assert!(refused.is_err(), "no new connections while it goes down");
@@ -328,7 +350,11 @@ async fn a_connection_whose_start_timed_out_leaves_no_ghost() {
     let joined = again.next_of_type("joined").await;
     assert_eq!(joined["member_count"], 1, "no ghost in the lobby: {joined}");
     let tree = actors(addr).await;
-    assert_eq!(tree["connections"].as_array().map(Vec::len), Some(1), "{tree}");
+    assert_eq!(
+        tree["connections"].as_array().map(Vec::len),
+        Some(1),
+        "{tree}"
+    );
     assert_eq!(room_in(&tree, "lobby").expect("lobby")["members"], 1);
     server.shutdown().await;
 }
@@ -345,18 +371,30 @@ async fn debug_panic_also_reaches_a_connection_and_refuses_unknown_targets() {
             .send()
     };
     assert_eq!(
-        post(json!({"connection": victim.id})).await.expect("POST").status(),
+        post(json!({"connection": victim.id}))
+            .await
+            .expect("POST")
+            .status(),
         202
     );
     assert_eq!(victim.expect_close().await, CloseCode::Error);
     assert_eq!(
-        post(json!({"connection": 999_999})).await.expect("POST").status(),
+        post(json!({"connection": 999_999}))
+            .await
+            .expect("POST")
+            .status(),
         404
     );
     assert_eq!(
-        post(json!({"room": "nowhere"})).await.expect("POST").status(),
+        post(json!({"room": "nowhere"}))
+            .await
+            .expect("POST")
+            .status(),
         404
     );
-    assert_eq!(post(json!({"nothing": 1})).await.expect("POST").status(), 422);
+    assert_eq!(
+        post(json!({"nothing": 1})).await.expect("POST").status(),
+        422
+    );
     server.shutdown().await;
 }

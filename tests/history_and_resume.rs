@@ -154,7 +154,11 @@ async fn a_crafted_since_gets_a_gap_and_the_server_carries_on() {
         let (mut crafted, _) = Client::connect_with(addr, &format!("since={since}")).await;
         let joined = crafted.next_of_type("joined").await;
         assert_eq!(joined["gap"], true, "{since}: {joined}");
-        assert_eq!(crafted.next_numbered().await["text"], "one", "the kept history");
+        assert_eq!(
+            crafted.next_numbered().await["text"],
+            "one",
+            "the kept history"
+        );
         crafted_clients.push(crafted);
     }
     // A JSON join with the same number, for another room.
@@ -185,7 +189,10 @@ async fn an_epoch_mismatch_is_a_gap_and_the_legacy_form_still_resumes() {
     let http = reqwest::Client::new();
     let (mut first, _) = Client::connect_with(addr, "").await;
     let joined = first.next_of_type("joined").await;
-    let epoch = joined["epoch"].as_str().expect("joined has an epoch").to_owned();
+    let epoch = joined["epoch"]
+        .as_str()
+        .expect("joined has an epoch")
+        .to_owned();
     assert!(
         !epoch.is_empty()
             && epoch.len() <= 64
@@ -209,15 +216,24 @@ async fn an_epoch_mismatch_is_a_gap_and_the_legacy_form_still_resumes() {
     };
     // The same epoch: exact.
     let (joined, next) = resume(format!("since=lobby:{epoch}:1")).await;
-    assert_eq!((joined["gap"].as_bool(), next["seq"].as_u64()), (Some(false), Some(2)));
+    assert_eq!(
+        (joined["gap"].as_bool(), next["seq"].as_u64()),
+        (Some(false), Some(2))
+    );
     assert_eq!(joined["epoch"], epoch.as_str());
     assert_eq!(joined["resumed_from"], 1);
     // The v1 form has no epoch: exact too.
     let (joined, next) = resume("since=lobby:1".to_owned()).await;
-    assert_eq!((joined["gap"].as_bool(), next["seq"].as_u64()), (Some(false), Some(2)));
+    assert_eq!(
+        (joined["gap"].as_bool(), next["seq"].as_u64()),
+        (Some(false), Some(2))
+    );
     // Another epoch: the numbers are not this log's, so a gap and the kept history.
     let (joined, next) = resume("since=lobby:someother-epoch_1:1".to_owned()).await;
-    assert_eq!((joined["gap"].as_bool(), next["seq"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(
+        (joined["gap"].as_bool(), next["seq"].as_u64()),
+        (Some(true), Some(1))
+    );
 
     // The same over a JSON join.
     first
@@ -279,14 +295,17 @@ async fn a_resume_into_a_room_recreated_after_eviction_is_a_gap() {
         bob.next_message().await;
     }
 
-    let (mut back, _) =
-        Client::connect_with(addr, &format!("since=a:{old_epoch}:1")).await;
+    let (mut back, _) = Client::connect_with(addr, &format!("since=a:{old_epoch}:1")).await;
     back.next_of_type("joined").await; // the lobby
     let joined = back.next_of_type("joined").await;
     assert_eq!(joined["room"], "a");
     assert_eq!(joined["gap"], true, "{joined}");
     assert_eq!(joined["epoch"], new_epoch.as_str());
-    assert_eq!(back.next_message().await["text"], "new 1", "the kept history");
+    assert_eq!(
+        back.next_message().await["text"],
+        "new 1",
+        "the kept history"
+    );
     server.shutdown().await;
 }
 
@@ -309,15 +328,21 @@ async fn the_history_byte_budget_holds_per_room_and_in_total() {
             .await
             .expect("broadcast");
     }
-    let lobby = support::ws_client::wait_for_room(addr, "lobby", |room| room["last_seq"] == 20).await;
+    let lobby =
+        support::ws_client::wait_for_room(addr, "lobby", |room| room["last_seq"] == 20).await;
     let kept = lobby["history"].as_u64().expect("history");
     assert!(lobby["history_bytes"].as_u64() <= Some(8 * 1024), "{lobby}");
-    assert!((6..=8).contains(&kept), "about 8 frames of ~1.1 KiB fit: {lobby}");
+    assert!(
+        (6..=8).contains(&kept),
+        "about 8 frames of ~1.1 KiB fit: {lobby}"
+    );
 
     // Two more rooms fill up: the total stays within 20 KiB, taken from the largest rooms.
     let mut client = Client::connect(addr).await;
     for room in ["a", "b"] {
-        client.send_json(json!({"type": "join", "room": room})).await;
+        client
+            .send_json(json!({"type": "join", "room": room}))
+            .await;
         client.next_of_type("joined").await;
         for _ in 0..10 {
             client
@@ -335,7 +360,10 @@ async fn the_history_byte_budget_holds_per_room_and_in_total() {
         .sum();
     assert!(total <= 20 * 1024, "{tree}");
     for room in tree["rooms"].as_array().expect("rooms") {
-        assert!(room["history"].as_u64() >= Some(4), "no room loses everything: {tree}");
+        assert!(
+            room["history"].as_u64() >= Some(4),
+            "no room loses everything: {tree}"
+        );
     }
 
     // A newcomer gets what is kept, and only that.

@@ -404,18 +404,28 @@ async fn left_comes_after_every_frame_of_the_room_and_nothing_follows_it() {
     let mut leaver = Client::connect(addr).await;
     let mut talker = Client::connect(addr).await;
     for client in [&mut leaver, &mut talker] {
-        client.send_json(json!({"type": "join", "room": "dev"})).await;
+        client
+            .send_json(json!({"type": "join", "room": "dev"}))
+            .await;
         client.next_of_type("joined").await;
     }
-    for i in 0..60 {
+    // The talker keeps the room busy while the leaver leaves.
+    let talking = tokio::spawn(async move {
+        for i in 0..400 {
+            talker
+                .send_json(json!({"type": "chat", "room": "dev", "text": format!("m{i}")}))
+                .await;
+        }
         talker
-            .send_json(json!({"type": "chat", "room": "dev", "text": format!("m{i}")}))
-            .await;
-    }
+    });
     // Leave in the middle of the stream.
-    assert_eq!(leaver.next_message().await["room"], "dev");
-    leaver.send_json(json!({"type": "leave", "room": "dev"})).await;
-    let mut last_seq = 1;
+    for _ in 0..10 {
+        assert_eq!(leaver.next_message().await["room"], "dev");
+    }
+    leaver
+        .send_json(json!({"type": "leave", "room": "dev"}))
+        .await;
+    let mut last_seq = 10;
     loop {
         let frame = leaver.next_json().await;
         match frame["type"].as_str() {
@@ -436,5 +446,6 @@ async fn left_comes_after_every_frame_of_the_room_and_nothing_follows_it() {
             break;
         }
     }
+    let _talker = talking.await.expect("the talker");
     server.shutdown().await;
 }

@@ -35,7 +35,9 @@ async fn a_session_token_reclaims_the_name_from_a_connection_that_died_silently(
     // The network path dies: the server still holds the socket (it would reap it only after the
     // idle timeout), so the name is taken…
     let (mut impostor, welcome) = Client::connect_with(addr, "name=alice").await;
-    assert!(welcome["name"].as_str().is_some_and(|n| n.starts_with("guest-")));
+    assert!(welcome["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("guest-")));
     assert_eq!(impostor.next_of_type("error").await["code"], "name_taken");
     // …and a made-up or malformed token changes nothing.
     let (_guess, welcome) =
@@ -66,8 +68,7 @@ async fn a_session_token_reclaims_the_name_from_a_connection_that_died_silently(
     assert_eq!(code, CloseCode::from(4001));
 
     // The old token is spent: it cannot take the name again.
-    let (_late, welcome) =
-        Client::connect_with(addr, &format!("session={token}&name=alice")).await;
+    let (_late, welcome) = Client::connect_with(addr, &format!("session={token}&name=alice")).await;
     assert_ne!(welcome["name"], "alice");
 
     // The old connection leaving did not free the name it no longer owns.
@@ -99,7 +100,9 @@ async fn guest_names_never_collide_with_taken_names() {
     let mut first = Client::connect(addr).await;
     // Connection ids are handed out in order: take the next guest name before it arrives.
     let next = format!("guest-{}", first.id + 1);
-    first.send_json(json!({"type": "rename", "name": next})).await;
+    first
+        .send_json(json!({"type": "rename", "name": next}))
+        .await;
     assert_eq!(first.next_of_type("renamed").await["name"], next.as_str());
 
     let second = Client::connect(addr).await;
@@ -119,7 +122,8 @@ async fn after_a_takeover_the_name_belongs_to_the_new_connection() {
     let (mut back, _) = Client::connect_with(addr, &format!("session={token}")).await;
     back.next_of_type("joined").await;
     // The new connection renames; the name "bob" is released by its owner (the new one).
-    back.send_json(json!({"type": "rename", "name": "robert"})).await;
+    back.send_json(json!({"type": "rename", "name": "robert"}))
+        .await;
     assert_eq!(back.next_of_type("renamed").await["old_name"], "bob");
     let (_other, welcome) = Client::connect_with(addr, "name=bob").await;
     assert_eq!(welcome["name"], "bob");
