@@ -379,16 +379,17 @@ impl RoomState {
 
     /// `left` (after everything this room queued for the member), and the directory's receipt.
     fn finish_leave(&self, id: u64, outbox: &Outbox, cursor: Arc<MemberCursor>, send_left: bool) {
-        if send_left {
-            outbox.deliver_text(encode(&ServerMessage::Left {
-                room: self.name.clone(),
-            }));
-        }
+        // The receipt first: once the client reads `left`, the directory already knows.
         let _ = self.directory.cast(DirectoryMsg::MemberLeft {
             room: self.name.clone(),
             id,
             cursor,
         });
+        if send_left {
+            outbox.deliver_text(encode(&ServerMessage::Left {
+                room: self.name.clone(),
+            }));
+        }
     }
 
     fn rename(&mut self, id: u64, name: String) {
