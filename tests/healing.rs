@@ -398,3 +398,51 @@ async fn debug_panic_also_reaches_a_connection_and_refuses_unknown_targets() {
     );
     server.shutdown().await;
 }
+
+/// The embedding program notices: the headless binary exits with status 1 and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_headless_binary_exits_non_zero_when_the_server_cannot_heal() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("an ephemeral port");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tauri-ractor-websocket"))
+        .args(["--headless", "--port", &port.to_string()])
+        .env("TRW_MAX_ROOM_RESTARTS", "1")
+        .env("TRW_ROOM_RESTART_WINDOW_SECS", "3600")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the binary");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while reqwest::get(format!("http://{addr}/health")).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut client = Client::connect(addr).await;
+
+    panic_room(addr, "lobby").await;
+    wait_for_room(addr, "lobby", |view| {
+        view["restarts"] == 1 && view["status"] == "running"
+    })
+    .await;
+    panic_room(addr, "lobby").await;
+    assert_eq!(client.expect_close().await, CloseCode::Away);
+
+    let output = tokio::time::timeout(PATIENCE, child.wait_with_output())
+        .await
+        .expect("the process exits by itself")
+        .expect("wait for the process");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error:") && stderr.contains("#lobby"),
+        "{stderr}"
+    );
+}
