@@ -323,16 +323,19 @@ impl RoomState {
             self.finish_leave(init.id, &init.outbox, init.cursor, send_left);
             return;
         }
-        let header = if init.cursor.joined_sent() {
-            JoinHeader::Silent
-        } else {
-            JoinHeader::Join {
-                resume: init.resume.clone(),
-            }
-        };
         let id = init.id;
-        self.members.insert(id, Member::live(init));
-        self.start_catch_up(id, header, self.delivered_seq, None);
+        let name = init.name.clone();
+        if init.cursor.joined_sent() {
+            // Its previous room actor died under it: resume it where it was, without a word.
+            self.members.insert(id, Member::live(init));
+            self.start_catch_up(id, JoinHeader::Silent, self.delivered_seq, None);
+        } else {
+            // It joined while the room was (re)starting: a join like any other.
+            let resume = init.resume.clone();
+            self.members.insert(id, Member::live(init));
+            self.start_catch_up(id, JoinHeader::Join { resume }, self.delivered_seq, None);
+            self.announce(NoticeEvent::Joined, id, name, None);
+        }
     }
 
     fn join(&mut self, init: MemberInit, done: Option<oneshot::Sender<()>>) {

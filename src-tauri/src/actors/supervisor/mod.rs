@@ -209,7 +209,7 @@ impl Actor for ConnectionSupervisor {
                     .await;
             }
             SupervisorMsg::StartRoom { room } => {
-                if !state.rooms.contains_key(&room) {
+                if !state.shutting_down && !state.rooms.contains_key(&room) {
                     state.start_room(&myself, room, false).await;
                 }
             }
