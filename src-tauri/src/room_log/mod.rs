@@ -184,6 +184,12 @@ pub trait RoomLog: Send + Sync + 'static {
 }
 
 /// Where room logs live. Outlives every room actor.
+///
+/// A room opens its log and reads its head when it starts; if either fails, the start counts as
+/// a room failure, against the restart intensity. So a store that is only *temporarily*
+/// unreachable (Redis restarting) should still hand out a log and its head (the last one it
+/// knew), and fail the other operations with [`LogErrorKind::Unavailable`] until it is back: posts
+/// are then refused while connections stay open, instead of the room crash-looping.
 pub trait LogStore: Send + Sync + 'static {
     /// The log of `room`, created (with a new epoch) if it does not exist.
     fn open<'a>(&'a self, room: &'a str) -> LogFuture<'a, Arc<dyn RoomLog>>;
