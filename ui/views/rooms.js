@@ -10,6 +10,10 @@
 import { LOBBY } from "../config.js";
 import { byId, element, reconcile, setText } from "./dom.js";
 
+/**
+ * `<li><a>#&nbsp;name&nbsp;3</a><button>✕</button></li>`. The link's name is its text (what a
+ * screen reader says is what is shown, plus hidden words: "Direct messages with ", " unread").
+ */
 function conversationItem(conversation, sigil, closeLabel) {
   const li = element("li", "room-item");
   const link = element("a", "room-link");
@@ -17,9 +21,11 @@ function conversationItem(conversation, sigil, closeLabel) {
   link.dataset.key = conversation.key;
   const hash = element("span", "room-hash", sigil);
   hash.setAttribute("aria-hidden", "true");
+  const prefix = element("span", "visually-hidden", conversation.kind === "direct" ? "Direct messages with " : "");
   const badge = element("span", "room-unread");
   badge.hidden = true;
-  link.append(hash, " ", element("span", "room-name"), badge);
+  badge.append(element("span", "room-unread-count"), element("span", "visually-hidden", " unread"));
+  link.append(hash, " ", prefix, element("span", "room-name"), " ", badge);
   li.append(link);
   if (closeLabel) {
     const close = element("button", "icon-button room-leave", "✕");
@@ -30,18 +36,17 @@ function conversationItem(conversation, sigil, closeLabel) {
   return li;
 }
 
-function updateItem(li, conversation, current, label) {
+function updateItem(li, conversation, current) {
   const link = li.querySelector(".room-link");
   if (conversation.key === current) link.setAttribute("aria-current", "page");
   else link.removeAttribute("aria-current");
   const unread = conversation.key === current ? 0 : conversation.unread;
-  const badge = li.querySelector(".room-unread");
-  badge.hidden = unread === 0;
-  setText(badge, unread > 99 ? "99+" : unread ? String(unread) : "");
-  setText(li.querySelector(".room-name"), conversation.name);
-  link.setAttribute("aria-label", unread ? `${label}, ${unread} unread` : label);
+  li.querySelector(".room-unread").hidden = unread === 0;
+  setText(li.querySelector(".room-unread-count"), unread > 99 ? "99+" : unread ? String(unread) : "");
+  const gone = conversation.kind === "direct" && !conversation.online;
+  setText(li.querySelector(".room-name"), gone ? `${conversation.name} (left)` : conversation.name);
   li.dataset.room = conversation.kind === "room" ? conversation.name : "";
-  li.classList.toggle("offline", conversation.kind === "direct" && !conversation.online);
+  li.classList.toggle("offline", gone);
   const close = li.querySelector(".room-leave");
   if (close) {
     const what = conversation.kind === "room" ? `Leave # ${conversation.name}` : `Close the conversation with ${conversation.name}`;
@@ -73,11 +78,7 @@ export function createRoomsView(store, { onLeave, onJoin, onOpen }) {
     const rooms = [...store.rooms.values()];
     const directs = [...store.directs.values()];
     for (const key of items.keys()) if (!store.conversation(key)) items.delete(key);
-    for (const room of rooms) updateItem(itemFor(room), room, store.currentKey, `# ${room.name}`);
-    for (const direct of directs) {
-      const label = `Direct messages with ${direct.name}${direct.online ? "" : " (left)"}`;
-      updateItem(itemFor(direct), direct, store.currentKey, label);
-    }
+    for (const conversation of [...rooms, ...directs]) updateItem(itemFor(conversation), conversation, store.currentKey);
     reconcile(roomList, rooms.map(itemFor));
     reconcile(directList, directs.map(itemFor));
     directSection.hidden = directs.length === 0;
