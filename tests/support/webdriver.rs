@@ -523,6 +523,27 @@ impl ChatPage<'_> {
         .await
     }
 
+    /// Wait until a line from the page itself (`#messages .system-text`: connection events,
+    /// refusals) contains `text`.
+    pub async fn wait_for_system_line(&self, text: &str) -> Result<()> {
+        wait_until(
+            &format!("a line {text:?} in #messages"),
+            UI_TIMEOUT,
+            || async {
+                let mut lines = Vec::new();
+                for element in self.session.find_all("#messages .system-text").await? {
+                    lines.push(self.session.text(&element).await?);
+                }
+                if lines.iter().any(|line| line.contains(text)) {
+                    Ok(())
+                } else {
+                    Err(format!("page lines: {lines:?}").into())
+                }
+            },
+        )
+        .await
+    }
+
     /// Type `text` into `#chat-input` and press Enter, as a user would.
     pub async fn send_chat(&self, text: &str) -> Result<()> {
         let input = self.session.find("#chat-input").await?;
