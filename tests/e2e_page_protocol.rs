@@ -21,7 +21,8 @@
 //! 5. the server drops the socket: the page comes back with `?session=` and `?since=lobby:E1:121`;
 //!    it finds a restarted server with a new log (epoch) and shows the new log's frames;
 //! 6. 4001: the page stops, says why, and only its Reconnect button brings it back, resuming in
-//!    the new log; 4003 stops it again.
+//!    the new log without the session token (it belongs to the connection that took over); 4003
+//!    stops it again.
 
 mod support {
     pub mod webdriver;
@@ -305,11 +306,12 @@ async fn scenario(session: &Session, server: &StandIn) -> Result<()> {
     }
     session.click(&reconnect).await?;
     let mut third = server.next_socket().await?;
+    // Resumed in the new log, without the token the other connection took over.
     if param(&third.query, "since") != Some("lobby:E2:1")
-        || param(&third.query, "session") != Some("S-two")
+        || param(&third.query, "session").is_some()
     {
         return Err(format!(
-            "expected ?since=lobby:E2:1&session=S-two, got ?{}",
+            "expected ?since=lobby:E2:1 and no session, got ?{}",
             third.query
         )
         .into());

@@ -160,6 +160,9 @@ export class ChatStore {
 
   /** The welcomed connection ended; `reason` says why (a line in the conversation). */
   disconnected(reason, code = "") {
+    // 4001: another connection took over with our session token; it is theirs now, and using
+    // it again would close them in turn.
+    if (code === "4001") this.session = null;
     this.connected = false;
     this.me = null;
     this.pendingJoin = "";

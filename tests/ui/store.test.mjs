@@ -432,6 +432,17 @@ describe("older history", () => {
 });
 
 describe("sessions and names", () => {
+  it("gives the session token up when another connection took it over (4001)", () => {
+    const { store } = newStore();
+    connect(store, 1, joined("lobby", 0, { epoch: EPOCH }), { session: "mine" });
+    store.disconnected("Connection lost", "1006");
+    assert.equal(store.connectParams().session, "mine");
+    store.welcome(welcome(2, { session: "mine-2" }));
+    store.disconnected("Replaced by another connection of yours", "4001");
+    assert.equal(store.connectParams().session, null);
+    assert.equal(store.connectParams().since.length, 1, "the resume points stay");
+  });
+
   it("keeps the session token of the welcome, and ignores one that is not URL-safe", () => {
     const { store } = newStore();
     store.welcome(welcome(1, { session: "abc-DEF_123" }));
