@@ -231,11 +231,23 @@ async fn the_page_and_its_assets_are_served() {
         .to_str()
         .is_ok_and(|t| t.starts_with("text/html")));
     let html = page.text().await.expect("body");
-    assert!(html.contains("app.js"), "the page loads its script");
-    let script = reqwest::get(format!("http://{addr}/app.js"))
-        .await
-        .expect("GET /app.js");
-    assert_eq!(script.status(), 200);
+    assert!(
+        html.contains(r#"<script type="module" src="main.js">"#),
+        "the page loads its entry module"
+    );
+    // Modules in nested folders, served as JavaScript (browsers refuse modules of other types).
+    for path in ["/main.js", "/views/messages.js", "/store/rooms.js"] {
+        let script = reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("GET a module");
+        assert_eq!(script.status(), 200, "{path}");
+        assert!(
+            script.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("text/javascript")),
+            "{path} is served as JavaScript"
+        );
+    }
     let missing = reqwest::get(format!("http://{addr}/nope.js"))
         .await
         .expect("GET");

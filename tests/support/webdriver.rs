@@ -43,6 +43,12 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// The WebDriver key code for Enter, usable inside [`Session::send_keys`] text.
 pub const ENTER: &str = "\u{E007}";
 
+/// The WebDriver key code for Tab, for [`Session::press_keys`].
+pub const TAB: &str = "\u{E004}";
+
+/// The WebDriver key code for Escape, for [`Session::press_keys`].
+pub const ESCAPE: &str = "\u{E00C}";
+
 /// Set to `1` to make missing e2e tools a test failure instead of a skip.
 pub const REQUIRE_E2E_VAR: &str = "TRW_REQUIRE_E2E";
 
@@ -183,6 +189,32 @@ impl Session {
     /// in some engines.
     pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value> {
         self.post("/execute/sync", json!({ "script": script, "args": args }))
+            .await
+    }
+
+    /// Run asynchronous JavaScript: the script's last argument is a callback, and what it is
+    /// called with is the result (e.g. `arguments[arguments.length - 1](value)`).
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Result<Value> {
+        self.post("/execute/async", json!({ "script": script, "args": args }))
+            .await
+    }
+
+    /// Press keys on whatever has the focus (WebDriver actions), e.g. [`TAB`] or `"a"`: what a
+    /// keyboard user does, without choosing the target element first.
+    pub async fn press_keys(&self, keys: &[&str]) -> Result<()> {
+        let mut actions = Vec::new();
+        for key in keys {
+            actions.push(json!({ "type": "keyDown", "value": key }));
+            actions.push(json!({ "type": "keyUp", "value": key }));
+        }
+        let body = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] });
+        self.post("/actions", body).await.map(drop)
+    }
+
+    /// A Chrome DevTools Protocol command through chromedriver (Chromium only), e.g.
+    /// `Emulation.setEmulatedMedia` to emulate `prefers-color-scheme: dark`.
+    pub async fn chromium_cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
             .await
     }
 
@@ -491,6 +523,27 @@ impl ChatPage<'_> {
         .await
     }
 
+    /// Wait until a line from the page itself (`#messages .system-text`: connection events,
+    /// refusals) contains `text`.
+    pub async fn wait_for_system_line(&self, text: &str) -> Result<()> {
+        wait_until(
+            &format!("a line {text:?} in #messages"),
+            UI_TIMEOUT,
+            || async {
+                let mut lines = Vec::new();
+                for element in self.session.find_all("#messages .system-text").await? {
+                    lines.push(self.session.text(&element).await?);
+                }
+                if lines.iter().any(|line| line.contains(text)) {
+                    Ok(())
+                } else {
+                    Err(format!("page lines: {lines:?}").into())
+                }
+            },
+        )
+        .await
+    }
+
     /// Type `text` into `#chat-input` and press Enter, as a user would.
     pub async fn send_chat(&self, text: &str) -> Result<()> {
         let input = self.session.find("#chat-input").await?;
@@ -568,6 +621,17 @@ impl RoomClient {
             .send(Message::text(frame))
             .await
             .map_err(|e| format!("sending a chat frame: {e}").into())
+    }
+
+    /// Send any client frame (JSON), e.g. a `direct` or a `join`.
+    pub async fn send_json(&mut self, frame: &Value) -> Result<()> {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .map_err(|e| format!("sending {frame}: {e}").into())
     }
 
     /// Read frames until a `message` whose `text` equals `text`; return that frame.

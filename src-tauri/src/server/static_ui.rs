@@ -44,3 +44,29 @@ fn content_type(path: &str) -> &'static str {
         _ => "text/html; charset=utf-8",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{content_type, find_asset};
+
+    /// The page is native ES modules in nested folders: each must be embedded, and served as
+    /// JavaScript (a browser refuses a module script of any other type).
+    #[test]
+    fn nested_module_scripts_are_embedded_and_served_as_javascript() {
+        for path in [
+            "/index.html",
+            "/main.js",
+            "/store.js",
+            "/store/rooms.js",
+            "/views/messages.js",
+            "/styles/base.css",
+        ] {
+            assert!(find_asset(path).is_some(), "{path} is not embedded");
+        }
+        assert_eq!(
+            content_type("/views/messages.js"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(content_type("/styles/base.css"), "text/css; charset=utf-8");
+    }
+}
