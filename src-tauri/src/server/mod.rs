@@ -37,7 +37,6 @@ use crate::metrics::Metrics;
 use crate::protocol::{CloseCode, LOBBY};
 pub use request_guard::RequestPolicy;
 pub use state::AppState;
-pub use static_ui::find_asset;
 
 /// At shutdown, how long stopping the actor tree may take (each of two steps).
 const STOP_ACTORS_BUDGET: Duration = Duration::from_millis(250);
