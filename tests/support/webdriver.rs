@@ -590,15 +590,14 @@ impl RoomClient {
 /// `GET /broadcast?message=<text>` on the server at `port`: what an external script would do to
 /// notify everyone in the room. Returns the JSON answer (`{"delivered_to": N, "seq": S}`).
 pub async fn http_broadcast(port: u16, text: &str) -> Result<Value> {
-    let url = format!(
-        "http://127.0.0.1:{port}/broadcast?message={}",
-        percent_encode(text)
-    );
+    let url = format!("http://127.0.0.1:{port}/broadcast");
+    // reqwest's query builder percent-encodes the text (form encoding, as a browser would).
     let response = http_client()
         .get(&url)
+        .query(&[("message", text)])
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+        .map_err(|e| format!("GET {url}?message={text:?}: {e}"))?;
     let status = response.status();
     let body: Value = response
         .json()
@@ -608,19 +607,6 @@ pub async fn http_broadcast(port: u16, text: &str) -> Result<Value> {
         return Err(format!("GET {url}: HTTP {status}: {body}").into());
     }
     Ok(body)
-}
-
-/// Percent-encode everything but RFC 3986 "unreserved" characters, for a query parameter.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
