@@ -28,11 +28,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use support::webdriver::{
-    artifacts_dir, chromium_tools, free_port, fresh_dir, http_broadcast, require_or_skip,
-    unique_suffix, wait_until, ChatPage, Driver, Element, Process, Result, RoomClient, Session,
-    ENTER, ESCAPE, TAB, UI_TIMEOUT,
+    artifacts_dir, chromium_capabilities_sized, chromium_cdp, chromium_tools, free_port,
+    http_broadcast, press_keys, require_or_skip, save_screenshot, unique_suffix, wait_until,
+    with_enter, ChatPage, Driver, Process, Result, RoomClient, UI_TIMEOUT,
 };
 
 /// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
@@ -83,17 +86,10 @@ fn tools(test: &str) -> Option<(PathBuf, PathBuf, String)> {
     Some((chromium, chromedriver, axe.ok()?))
 }
 
-async fn open_tab(driver: &Driver, chromium: &Path, size: &str) -> Result<Session> {
-    let profile = fresh_dir("a11y-profile");
-    let capabilities = json!({ "capabilities": { "alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": { "binary": chromium, "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            format!("--user-data-dir={}", profile.display()), format!("--window-size={size}"),
-        ]}
-    }}});
-    Session::new(&driver.url, capabilities).await
+async fn open_tab(driver: &Driver, chromium: &Path, size: &str) -> Result<Client> {
+    driver
+        .session(chromium_capabilities_sized(chromium, size))
+        .await
 }
 
 #[tokio::test]
@@ -113,8 +109,8 @@ async fn axe_finds_no_serious_or_critical_violation_in_light_and_dark() {
             .expect("open Chromium");
         let outcome = audit(&session, &server, &axe, scheme).await;
         let shot = artifacts_dir().join(format!("{test}-{scheme}.png"));
-        let _ = session.save_screenshot(&shot).await;
-        let _ = session.delete().await;
+        let _ = save_screenshot(&session, &shot).await;
+        let _ = session.close().await;
         if let Err(e) = outcome {
             panic!(
                 "{test} ({scheme}) failed: {e}\n(screenshot: {})",
@@ -124,11 +120,9 @@ async fn axe_finds_no_serious_or_critical_violation_in_light_and_dark() {
     }
 }
 
-async fn audit(session: &Session, server: &Server, axe: &str, scheme: &str) -> Result<()> {
+async fn audit(session: &Client, server: &Server, axe: &str, scheme: &str) -> Result<()> {
     let features = json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] });
-    session
-        .chromium_cdp("Emulation.setEmulatedMedia", features)
-        .await?;
+    chromium_cdp(session, "Emulation.setEmulatedMedia", features).await?;
     session
         .goto(&format!("http://127.0.0.1:{}/", server.port))
         .await?;
@@ -147,18 +141,24 @@ async fn audit(session: &Session, server: &Server, axe: &str, scheme: &str) -> R
     let direct = json!({ "type": "direct", "to": my_id, "text": "a direct message" });
     peer.send_json(&direct).await?;
     let conversation = wait_until("a direct conversation in the list", UI_TIMEOUT, || async {
-        session.find("#direct-list .room-link").await
+        Ok(session
+            .find(Locator::Css("#direct-list .room-link"))
+            .await?)
     })
     .await?;
 
     run_axe(session, axe, &format!("{scheme}: a room")).await?;
-    session.click(&conversation).await?;
+    conversation.click().await?;
     wait_until("the direct-message chip", UI_TIMEOUT, || async {
-        visible(session, &session.find("#dm-chip").await?).await
+        visible(&session.find(Locator::Css("#dm-chip")).await?).await
     })
     .await?;
     run_axe(session, axe, &format!("{scheme}: a direct conversation")).await?;
-    session.click(&session.find("#about-button").await?).await?;
+    session
+        .find(Locator::Css("#about-button"))
+        .await?
+        .click()
+        .await?;
     wait_until("the About dialog", UI_TIMEOUT, || async {
         let open = session
             .execute(
@@ -177,7 +177,7 @@ async fn audit(session: &Session, server: &Server, axe: &str, scheme: &str) -> R
 }
 
 /// The page must really show the scheme the audit is about (dark: the dark background).
-async fn check_palette(session: &Session, scheme: &str) -> Result<()> {
+async fn check_palette(session: &Client, scheme: &str) -> Result<()> {
     let seen = session
         .execute(
             "return [matchMedia('(prefers-color-scheme: dark)').matches, \
@@ -197,7 +197,7 @@ async fn check_palette(session: &Session, scheme: &str) -> Result<()> {
 }
 
 /// Inject axe-core and run it; fail on any serious or critical violation.
-async fn run_axe(session: &Session, axe: &str, what: &str) -> Result<()> {
+async fn run_axe(session: &Client, axe: &str, what: &str) -> Result<()> {
     session
         .execute(&format!("{axe}\nreturn typeof window.axe;"), vec![])
         .await?;
@@ -231,22 +231,26 @@ async fn run_axe(session: &Session, axe: &str, what: &str) -> Result<()> {
     }
 }
 
-async fn visible(session: &Session, element: &Element) -> Result<()> {
-    match session.attribute(element, "hidden").await? {
+async fn visible(element: &Element) -> Result<()> {
+    match element.attr("hidden").await? {
         None => Ok(()),
         Some(_) => Err("hidden".into()),
     }
 }
 
 /// Join a room through the "+ join…" field and wait until it is on screen.
-async fn join_room(session: &Session, room: &str) -> Result<()> {
-    let join = session.find("#join-room-input").await?;
-    session.send_keys(&join, &format!("{room}{ENTER}")).await?;
+async fn join_room(session: &Client, room: &str) -> Result<()> {
+    let join = session.find(Locator::Css("#join-room-input")).await?;
+    join.send_keys(&with_enter(room)).await?;
     wait_until(
         &format!("#room-name to read {room}"),
         UI_TIMEOUT,
         || async {
-            let title = session.text(&session.find("#room-name").await?).await?;
+            let title = session
+                .find(Locator::Css("#room-name"))
+                .await?
+                .text()
+                .await?;
             if title.trim() == room {
                 Ok(())
             } else {
@@ -258,10 +262,12 @@ async fn join_room(session: &Session, room: &str) -> Result<()> {
 }
 
 /// The page's own connection id, from its entry in the ONLINE list.
-async fn own_id(session: &Session) -> Result<u64> {
+async fn own_id(session: &Client) -> Result<u64> {
     wait_until("our own entry in the ONLINE list", UI_TIMEOUT, || async {
-        let me = session.find("#online-list li.member-me").await?;
-        let id = session.attribute(&me, "data-id").await?.unwrap_or_default();
+        let me = session
+            .find(Locator::Css("#online-list li.member-me"))
+            .await?;
+        let id = me.attr("data-id").await?.unwrap_or_default();
         id.parse::<u64>()
             .map_err(|e| format!("data-id {id:?}: {e}").into())
     })
@@ -294,14 +300,14 @@ async fn the_keyboard_reaches_rooms_people_and_controls_with_a_visible_focus() {
         .expect("open Chromium");
     let outcome = keyboard_scenario(&session, &server).await;
     let shot = artifacts_dir().join(format!("{test}.png"));
-    let _ = session.save_screenshot(&shot).await;
-    let _ = session.delete().await;
+    let _ = save_screenshot(&session, &shot).await;
+    let _ = session.close().await;
     if let Err(e) = outcome {
         panic!("{test} failed: {e}\n(screenshot: {})", shot.display());
     }
 }
 
-async fn keyboard_scenario(session: &Session, server: &Server) -> Result<()> {
+async fn keyboard_scenario(session: &Client, server: &Server) -> Result<()> {
     session
         .goto(&format!("http://127.0.0.1:{}/", server.port))
         .await?;
@@ -313,16 +319,19 @@ async fn keyboard_scenario(session: &Session, server: &Server) -> Result<()> {
     peer.send_json(&json!({ "type": "join", "room": "dev" }))
         .await?;
     wait_until("the peer in the ONLINE list", UI_TIMEOUT, || async {
-        session.find("#online-list .member-button").await.map(drop)
+        session
+            .find(Locator::Css("#online-list .member-button"))
+            .await?;
+        Ok(())
     })
     .await?;
 
     // Tab from the top of the page through every stop, once round. A click on the status pill
     // (not focusable) moves the point where Tab starts to the top, as it would for a user.
-    session.click(&session.find("#status").await?).await?;
+    session.find(Locator::Css("#status")).await?.click().await?;
     let mut stops: Vec<String> = Vec::new();
     for _ in 0..60 {
-        session.press_keys(&[TAB]).await?;
+        press_keys(session, &[Key::Tab]).await?;
         let focused = session.execute(FOCUSED, vec![]).await?;
         let Some(key) = focused["key"].as_str() else {
             break; // the focus left the page: once round
@@ -355,30 +364,36 @@ async fn keyboard_scenario(session: &Session, server: &Server) -> Result<()> {
 
     // Enter on a room opens it; Enter on a person opens a direct conversation; Escape goes back.
     let lobby = session
-        .find("#room-list .room-link[data-key='#lobby']")
+        .find(Locator::Css("#room-list .room-link[data-key='#lobby']"))
         .await?;
-    session.send_keys(&lobby, ENTER).await?;
+    lobby.send_keys(&with_enter("")).await?;
     wait_for_title(session, "lobby").await?;
-    let person = session.find("#online-list .member-button").await?;
-    session.send_keys(&person, ENTER).await?;
+    let person = session
+        .find(Locator::Css("#online-list .member-button"))
+        .await?;
+    person.send_keys(&with_enter("")).await?;
     wait_for_title(session, &peer_name).await?;
-    session.press_keys(&[ESCAPE]).await?; // the chat input has the focus now
+    press_keys(session, &[Key::Escape]).await?; // the chat input has the focus now
     wait_for_title(session, "lobby").await?;
 
     // The About dialog takes the focus, and Escape gives it back to its button.
-    let about = session.find("#about-button").await?;
-    session.send_keys(&about, ENTER).await?;
+    let about = session.find(Locator::Css("#about-button")).await?;
+    about.send_keys(&with_enter("")).await?;
     wait_for_focus_in(session, "#about-dialog").await?;
-    session.press_keys(&[ESCAPE]).await?;
+    press_keys(session, &[Key::Escape]).await?;
     wait_for_focus_in(session, "#about-button").await
 }
 
-async fn wait_for_title(session: &Session, title: &str) -> Result<()> {
+async fn wait_for_title(session: &Client, title: &str) -> Result<()> {
     wait_until(
         &format!("#room-name to read {title}"),
         UI_TIMEOUT,
         || async {
-            let now = session.text(&session.find("#room-name").await?).await?;
+            let now = session
+                .find(Locator::Css("#room-name"))
+                .await?
+                .text()
+                .await?;
             if now.trim() == title {
                 Ok(())
             } else {
@@ -389,7 +404,7 @@ async fn wait_for_title(session: &Session, title: &str) -> Result<()> {
     .await
 }
 
-async fn wait_for_focus_in(session: &Session, selector: &str) -> Result<()> {
+async fn wait_for_focus_in(session: &Client, selector: &str) -> Result<()> {
     let script =
         format!("return document.querySelector({selector:?}).contains(document.activeElement)");
     wait_until(&format!("the focus in {selector}"), UI_TIMEOUT, || async {

@@ -19,10 +19,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use fantoccini::{Client, Locator};
 use support::webdriver::{
-    artifacts_dir, chromium_tools, free_port, fresh_dir, http_broadcast, unique_suffix, wait_until,
-    ChatPage, Driver, Process, Result, RoomClient, Session, ENTER, UI_TIMEOUT,
+    artifacts_dir, chromium_capabilities, chromium_tools, free_port, http_broadcast,
+    save_screenshot, unique_suffix, wait_until, with_enter, ChatPage, Driver, Process, Result,
+    RoomClient, UI_TIMEOUT,
 };
 
 /// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
@@ -59,33 +60,6 @@ impl Server {
     }
 }
 
-/// Capabilities for a headless Chromium with a throwaway profile and nothing phoning home.
-fn chromium_capabilities(chromium: &std::path::Path) -> Value {
-    let profile = fresh_dir("chromium-profile");
-    json!({
-        "capabilities": {
-            "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": chromium,
-                    "args": [
-                        "--headless",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-quic",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        format!("--user-data-dir={}", profile.display()),
-                        "--window-size=1280,800",
-                    ]
-                }
-            }
-        }
-    })
-}
-
 /// Start server, driver and browser; run `scenario` on the loaded page; always close the browser.
 ///
 /// The scenario returns `Result` instead of panicking so that the teardown below always runs:
@@ -102,7 +76,7 @@ where
     let page = ChatPage { session: &session };
     let outcome = match session.goto(&server.page_url()).await {
         Ok(()) => scenario(&page, server).await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
 
     let shot = artifacts_dir().join(format!("{test}.png"));
@@ -135,19 +109,20 @@ impl Rig {
     }
 
     /// A new headless Chromium (its own profile), not yet on any page.
-    async fn open_tab(&self) -> Session {
-        Session::new(&self.driver.url, chromium_capabilities(&self.chromium))
+    async fn open_tab(&self) -> Client {
+        self.driver
+            .session(chromium_capabilities(&self.chromium))
             .await
             .expect("open a headless Chromium session")
     }
 }
 
 /// Teardown, success or not: keep a screenshot for post-mortems, then close the browser.
-async fn close_session(test: &str, session: Session, shot: &std::path::Path) {
-    if let Err(e) = session.save_screenshot(shot).await {
+async fn close_session(test: &str, session: Client, shot: &std::path::Path) {
+    if let Err(e) = save_screenshot(&session, shot).await {
         eprintln!("{test}: could not save a screenshot: {e}");
     }
-    if let Err(e) = session.delete().await {
+    if let Err(e) = session.close().await {
         eprintln!("{test}: could not delete the session: {e}");
     }
 }
@@ -217,7 +192,7 @@ async fn two_tabs_in_different_rooms_and_the_actor_inspector() {
     }
 }
 
-async fn two_rooms_scenario(first: &Session, second: &Session, server: &Server) -> Result<()> {
+async fn two_rooms_scenario(first: &Client, second: &Client, server: &Server) -> Result<()> {
     let in_dev = ChatPage { session: first };
     let in_lobby = ChatPage { session: second };
     for page in [&in_dev, &in_lobby] {
@@ -226,10 +201,10 @@ async fn two_rooms_scenario(first: &Session, second: &Session, server: &Server) 
     }
 
     // The first tab joins #dev through the UI and switches to it.
-    let join = first.find("#join-room-input").await?;
-    first.send_keys(&join, &format!("dev{ENTER}")).await?;
+    let join = first.find(Locator::Css("#join-room-input")).await?;
+    join.send_keys(&with_enter("dev")).await?;
     wait_until("#room-name to read dev", UI_TIMEOUT, || async {
-        let title = first.text(&first.find("#room-name").await?).await?;
+        let title = first.find(Locator::Css("#room-name")).await?.text().await?;
         if title.trim() == "dev" {
             Ok(())
         } else {
@@ -256,8 +231,8 @@ async fn two_rooms_scenario(first: &Session, second: &Session, server: &Server) 
 
     // The inspector (visible at 1280 px) lists both connections by name.
     let names = [
-        first.text(&first.find("#my-name").await?).await?,
-        second.text(&second.find("#my-name").await?).await?,
+        first.find(Locator::Css("#my-name")).await?.text().await?,
+        second.find(Locator::Css("#my-name")).await?.text().await?,
     ];
     wait_until(
         "both connections in the actor inspector",
@@ -265,10 +240,10 @@ async fn two_rooms_scenario(first: &Session, second: &Session, server: &Server) 
         || async {
             let mut listed = Vec::new();
             for item in first
-                .find_all("#actors-connections li.actor-connection")
+                .find_all(Locator::Css("#actors-connections li.actor-connection"))
                 .await?
             {
-                listed.push(first.text(&item).await?);
+                listed.push(item.text().await?);
             }
             let all_there = names
                 .iter()

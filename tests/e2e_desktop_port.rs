@@ -15,7 +15,8 @@ mod desktop;
 use std::net::TcpListener;
 
 use desktop::{health, window_tools, Window};
-use support::webdriver::{wait_until, ChatPage, Result, UI_TIMEOUT};
+use fantoccini::Locator;
+use support::webdriver::{save_screenshot, wait_until, ChatPage, Result, UI_TIMEOUT};
 
 #[tokio::test]
 async fn a_taken_port_is_reported_in_the_window() {
@@ -36,7 +37,7 @@ async fn a_taken_port_is_reported_in_the_window() {
     .expect("launch the app through tauri-driver");
     let outcome = scenario(&window, taken).await;
     let shot = support::webdriver::artifacts_dir().join("port-taken.png");
-    if let Err(e) = window.session.save_screenshot(&shot).await {
+    if let Err(e) = save_screenshot(&window.session, &shot).await {
         eprintln!("{test}: could not save a screenshot: {e}");
     }
     let log = window.driver.process.log_tail();
@@ -56,11 +57,15 @@ async fn scenario(window: &Window, taken: u16) -> Result<()> {
 
     // The banner names the taken port and the one in use.
     let notice = wait_until("#notice to be shown", UI_TIMEOUT, || async {
-        let banner = session.find("#notice").await?;
-        if session.attribute(&banner, "hidden").await?.is_some() {
+        let banner = session.find(Locator::Css("#notice")).await?;
+        if banner.attr("hidden").await?.is_some() {
             return Err("#notice is hidden".into());
         }
-        session.text(&session.find("#notice-text").await?).await
+        Ok(session
+            .find(Locator::Css("#notice-text"))
+            .await?
+            .text()
+            .await?)
     })
     .await?;
     if !notice.contains(&format!("Port {taken} is in use by another program")) {
@@ -70,9 +75,11 @@ async fn scenario(window: &Window, taken: u16) -> Result<()> {
     // The page shows, and talks to, the URL actually in use: the app's own server.
     // textContent, not the rendered text: a narrow layout may hide the URL.
     let ws_url = session
-        .property(&session.find("#ws-url").await?, "textContent")
+        .find(Locator::Css("#ws-url"))
+        .await?
+        .prop("textContent")
         .await?;
-    let ws_url = ws_url.as_str().unwrap_or_default();
+    let ws_url = ws_url.as_deref().unwrap_or_default();
     let port: u16 = ws_url
         .trim_start_matches("ws://127.0.0.1:")
         .trim_end_matches("/ws")

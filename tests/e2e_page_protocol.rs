@@ -38,10 +38,11 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use support::webdriver::{
-    artifacts_dir, chromium_tools, fresh_dir, wait_until, ChatPage, Driver, Result, Session,
-    UI_TIMEOUT,
+    artifacts_dir, chromium_capabilities, chromium_cdp, chromium_tools, save_screenshot,
+    wait_until, ChatPage, Driver, Result, UI_TIMEOUT,
 };
 use tokio::sync::{mpsc, Mutex};
 
@@ -235,28 +236,20 @@ async fn the_page_speaks_protocol_v2() {
     let driver = Driver::chromedriver(&chromedriver)
         .await
         .expect("start chromedriver");
-    let profile = fresh_dir("protocol-profile");
-    let capabilities = json!({ "capabilities": { "alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": { "binary": chromium, "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            format!("--user-data-dir={}", profile.display()), "--window-size=1280,800",
-        ]}
-    }}});
-    let session = Session::new(&driver.url, capabilities)
+    let session = driver
+        .session(chromium_capabilities(&chromium))
         .await
         .expect("open Chromium");
     let outcome = scenario(&session, &server).await;
     let shot = artifacts_dir().join(format!("{test}.png"));
-    let _ = session.save_screenshot(&shot).await;
-    let _ = session.delete().await;
+    let _ = save_screenshot(&session, &shot).await;
+    let _ = session.close().await;
     if let Err(e) = outcome {
         panic!("{test} failed: {e}\n(screenshot: {})", shot.display());
     }
 }
 
-async fn scenario(session: &Session, server: &StandIn) -> Result<()> {
+async fn scenario(session: &Client, server: &StandIn) -> Result<()> {
     let page = ChatPage { session };
     session
         .goto(&format!("http://127.0.0.1:{}/", server.port))
@@ -292,8 +285,8 @@ async fn scenario(session: &Session, server: &StandIn) -> Result<()> {
     // 6. 4001: another connection took over. No reconnect until the user asks.
     second.close(4001, "replaced").await;
     page.wait_for_state("replaced").await?;
-    let reconnect = session.find("#reconnect-button").await?;
-    if session.attribute(&reconnect, "hidden").await?.is_some() {
+    let reconnect = session.find(Locator::Css("#reconnect-button")).await?;
+    if reconnect.attr("hidden").await?.is_some() {
         return Err("no Reconnect button after 4001".into());
     }
     page.wait_for_system_line("Another connection of yours took over")
@@ -304,7 +297,7 @@ async fn scenario(session: &Session, server: &StandIn) -> Result<()> {
             format!("the page reconnected by itself after 4001 ({attempts} attempts)").into(),
         );
     }
-    session.click(&reconnect).await?;
+    reconnect.click().await?;
     let mut third = server.next_socket().await?;
     // Resumed in the new log, without the token the other connection took over.
     if param(&third.query, "since") != Some("lobby:E2:1")
@@ -347,8 +340,11 @@ async fn rooms_and_directs(page: &ChatPage<'_>, peer: &mut Peer) -> Result<()> {
 
     let session = page.session;
     let mut rooms = Vec::new();
-    for item in session.find_all("#room-list .room-name").await? {
-        rooms.push(session.text(&item).await?);
+    for item in session
+        .find_all(Locator::Css("#room-list .room-name"))
+        .await?
+    {
+        rooms.push(item.text().await?);
     }
     if rooms != ["lobby"] {
         return Err(format!("rooms must come from joined only; the list shows {rooms:?}").into());
@@ -359,8 +355,10 @@ async fn rooms_and_directs(page: &ChatPage<'_>, peer: &mut Peer) -> Result<()> {
             return Err(format!("{stray:?} is shown in the lobby").into());
         }
     }
-    let dm = session.find("#direct-list .room-name").await?;
-    if session.text(&dm).await? != "ada" {
+    let dm = session
+        .find(Locator::Css("#direct-list .room-name"))
+        .await?;
+    if dm.text().await? != "ada" {
         return Err("the direct message has no conversation with ada".into());
     }
     Ok(())
@@ -380,9 +378,9 @@ async fn refused_post(page: &ChatPage<'_>, peer: &mut Peer) -> Result<()> {
     wait_until("the post shown as not sent", UI_TIMEOUT, || async {
         let failed = page
             .session
-            .find("#messages li[data-failed='true']")
+            .find(Locator::Css("#messages li[data-failed='true']"))
             .await?;
-        let text = page.session.text(&failed).await?;
+        let text = failed.text().await?;
         if text.contains("this one fails") && text.contains("not sent") && text.contains("failing")
         {
             Ok(())
@@ -396,7 +394,11 @@ async fn refused_post(page: &ChatPage<'_>, peer: &mut Peer) -> Result<()> {
 /// 3. Older history: the button, then scrolling to the top; a server without `history`.
 async fn older_history(page: &ChatPage<'_>, peer: &mut Peer) -> Result<()> {
     let session = page.session;
-    session.click(&session.find("#load-older").await?).await?;
+    session
+        .find(Locator::Css("#load-older"))
+        .await?
+        .click()
+        .await?;
     let request = peer
         .wait_for("a history request", |f| f["type"] == "history")
         .await?;
@@ -438,27 +440,33 @@ async fn older_history(page: &ChatPage<'_>, peer: &mut Peer) -> Result<()> {
     .await?;
     page.wait_for_system_line("This server cannot load older messages")
         .await?;
-    let button = session.find("#load-older").await?;
-    if session.attribute(&button, "hidden").await?.is_none() {
+    let button = session.find(Locator::Css("#load-older")).await?;
+    if button.attr("hidden").await?.is_none() {
         return Err("the Load older button is still offered".into());
     }
     Ok(())
 }
 
 /// 4. The About panel (404, then the server's JSON, and Copy diagnostics); the cluster.
-async fn about_and_cluster(session: &Session) -> Result<()> {
-    let button = session.find("#about-button").await?;
-    session.click(&button).await?;
+async fn about_and_cluster(session: &Client) -> Result<()> {
+    let button = session.find(Locator::Css("#about-button")).await?;
+    button.click().await?;
     wait_for_text(session, "#about-note", "no /api/about").await?;
-    session.click(&session.find("#about-close").await?).await?;
-    session.click(&button).await?;
+    session
+        .find(Locator::Css("#about-close"))
+        .await?
+        .click()
+        .await?;
+    button.click().await?;
     wait_for_text(session, "#about-list", "/srv/trw-data").await?;
     wait_for_text(session, "#about-list", "1 h 2 min 3 s").await?;
     let grant = json!({ "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"] });
+    chromium_cdp(session, "Browser.grantPermissions", grant).await?;
     session
-        .chromium_cdp("Browser.grantPermissions", grant)
+        .find(Locator::Css("#about-copy"))
+        .await?
+        .click()
         .await?;
-    session.click(&session.find("#about-copy").await?).await?;
     wait_for_text(session, "#about-copied", "Copied").await?;
     let copied = session
         .execute_async(
@@ -478,17 +486,21 @@ async fn about_and_cluster(session: &Session) -> Result<()> {
             return Err(format!("the diagnostics lack {wanted:?}:\n{copied}").into());
         }
     }
-    session.click(&session.find("#about-close").await?).await?;
+    session
+        .find(Locator::Css("#about-close"))
+        .await?
+        .click()
+        .await?;
     wait_for_text(session, "#cluster", "3 nodes").await?;
     wait_for_text(session, "#cluster", "redis down").await
 }
 
-async fn wait_for_text(session: &Session, selector: &str, wanted: &str) -> Result<()> {
+async fn wait_for_text(session: &Client, selector: &str, wanted: &str) -> Result<()> {
     wait_until(
         &format!("{selector} to show {wanted:?}"),
         UI_TIMEOUT,
         || async {
-            let text = session.text(&session.find(selector).await?).await?;
+            let text = session.find(Locator::Css(selector)).await?.text().await?;
             if text.contains(wanted) {
                 Ok(())
             } else {

@@ -21,15 +21,11 @@ mod support {
 }
 mod desktop;
 
-use desktop::window_tools;
-use serde_json::json;
+use desktop::{window_tools, Window};
 use support::webdriver::{
-    artifacts_dir, free_port, http_broadcast, http_client, unique_suffix, wait_until, ChatPage,
-    Driver, RoomClient, Session, UI_TIMEOUT,
+    artifacts_dir, free_port, http_broadcast, http_client, save_screenshot, unique_suffix,
+    wait_until, ChatPage, Driver, RoomClient, UI_TIMEOUT,
 };
-
-/// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
-const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
 
 #[tokio::test]
 async fn the_window_and_a_websocket_client_share_one_room() {
@@ -38,47 +34,35 @@ async fn the_window_and_a_websocket_client_share_one_room() {
         return;
     };
 
-    // Single instance: only one window per D-Bus session at a time (see `desktop`).
-    let _turn = desktop::one_window_at_a_time().await;
     // The port the app's server will use: handed to the app through the driver's environment.
     let port = free_port();
-    let driver = Driver::tauri_driver(&tauri_driver, &[("TRW_PORT", port.to_string())])
-        .await
-        .expect("start tauri-driver");
-
-    // Exactly this shape: tauri-driver turns `tauri:options` into WebKitWebDriver's options.
-    // (Adding `browserName` makes the capability match fail.)
-    let application = std::fs::canonicalize(APP).expect("absolute path of the app binary");
-    let capabilities = json!({
-        "capabilities": { "alwaysMatch": { "tauri:options": { "application": application } } }
-    });
-    let session = Session::new(&driver.url, capabilities)
+    let window = Window::launch(&tauri_driver, &[("TRW_PORT", port.to_string())])
         .await
         .expect("launch the app through tauri-driver");
 
-    let page = ChatPage { session: &session };
+    let page = ChatPage {
+        session: &window.session,
+    };
     let outcome = scenario(&page, port).await;
 
     let shot = artifacts_dir().join("window.png");
-    if let Err(e) = session.save_screenshot(&shot).await {
+    if let Err(e) = save_screenshot(&window.session, &shot).await {
         eprintln!("{test}: could not save a screenshot: {e}");
     }
-    // Deleting the session quits the app; dropping `driver` then stops tauri-driver.
-    if let Err(e) = session.delete().await {
-        eprintln!("{test}: could not delete the session: {e}");
-    }
+    // Closing quits the app; dropping the driver then stops tauri-driver.
+    let log = window.driver.process.log_tail();
+    window.close(test).await;
     if let Err(e) = outcome {
         panic!(
-            "{test} failed: {e}\n(screenshot: {}; driver log: {})",
+            "{test} failed: {e}\n(screenshot: {}; driver log: {log})",
             shot.display(),
-            driver.process.log_tail()
         );
     }
 }
 
 async fn scenario(page: &ChatPage<'_>, port: u16) -> support::webdriver::Result<()> {
     // The window's page comes from the app bundle, not from the server.
-    let url = page.session.current_url().await?;
+    let url = String::from(page.session.current_url().await?);
     if !url.starts_with("tauri://") && !url.starts_with("http://tauri.localhost") {
         return Err(format!("expected the bundled page (tauri://localhost), got {url}").into());
     }
@@ -126,13 +110,14 @@ async fn a_chat_from_the_window_reaches_a_chromium_tab_and_back() {
         return;
     };
     let port = free_port();
-    let window = desktop::Window::launch(&tauri_driver, &[("TRW_PORT", port.to_string())])
+    let window = Window::launch(&tauri_driver, &[("TRW_PORT", port.to_string())])
         .await
         .expect("launch the app through tauri-driver");
     let chromedriver = Driver::chromedriver(&chromedriver)
         .await
         .expect("start chromedriver");
-    let tab = Session::new(&chromedriver.url, desktop::chromium_capabilities(&chromium))
+    let tab = chromedriver
+        .session(support::webdriver::chromium_capabilities(&chromium))
         .await
         .expect("open a headless Chromium session");
 
@@ -155,7 +140,7 @@ async fn a_chat_from_the_window_reaches_a_chromium_tab_and_back() {
     }
     .await;
 
-    if let Err(e) = tab.delete().await {
+    if let Err(e) = tab.close().await {
         eprintln!("{test}: could not close Chromium: {e}");
     }
     let log = window.driver.process.log_tail();

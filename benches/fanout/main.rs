@@ -19,11 +19,11 @@
 
 mod baseline_server;
 mod broadcaster;
+mod chart;
 mod driver;
 mod loadgen;
 mod proc_stats;
 mod report;
-mod svg_plot;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -7,7 +7,9 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::driver::RunResult;
-use crate::svg_plot::{self, Panel, Series};
+use plotters::style::RGBColor;
+
+use crate::chart::{self, Panel, Series};
 
 /// One N of the sweep: both servers, measured back to back.
 pub struct Row {
@@ -111,7 +113,7 @@ pub fn check_loss(rows: &[Row]) -> Result<(), String> {
 pub fn write(dir: &Path, rows: &[Row], settings: &Settings) -> Result<String, String> {
     let plot_path = dir.join(PLOT_FILE);
     let report_path = dir.join("BENCHMARKS.md");
-    std::fs::write(&plot_path, plot(rows))
+    std::fs::write(&plot_path, plot(rows)?)
         .map_err(|error| format!("{}: {error}", plot_path.display()))?;
     std::fs::write(&report_path, markdown(rows, settings))
         .map_err(|error| format!("{}: {error}", report_path.display()))?;
@@ -122,12 +124,12 @@ pub fn write(dir: &Path, rows: &[Row], settings: &Settings) -> Result<String, St
     ))
 }
 
-fn plot(rows: &[Row]) -> String {
+fn plot(rows: &[Row]) -> Result<String, String> {
     let series = |pick: fn(&RunResult) -> f64| {
         vec![
             Series {
                 name: "ours: one actor per connection",
-                colour: "#1f77b4",
+                colour: RGBColor(0x1f, 0x77, 0xb4),
                 points: rows
                     .iter()
                     .map(|row| (row.conns as f64, pick(&row.ours)))
@@ -135,7 +137,7 @@ fn plot(rows: &[Row]) -> String {
             },
             Series {
                 name: "baseline: tokio::sync::broadcast",
-                colour: "#ff7f0e",
+                colour: RGBColor(0xff, 0x7f, 0x0e),
                 points: rows
                     .iter()
                     .map(|row| (row.conns as f64, pick(&row.baseline)))
@@ -143,7 +145,7 @@ fn plot(rows: &[Row]) -> String {
             },
         ]
     };
-    svg_plot::render(
+    chart::render(
         &[
             Panel {
                 title: "Deliveries per second",

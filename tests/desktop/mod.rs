@@ -7,10 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use fantoccini::wd::Capabilities;
+use fantoccini::Client;
 use serde_json::{json, Value};
 
 use crate::support::webdriver::{
-    find_program, http_client, require_or_skip, Driver, Process, Result, Session,
+    find_program, http_client, require_or_skip, Driver, Process, Result,
 };
 
 /// The app binary Cargo built for this package (honours `CARGO_TARGET_DIR`).
@@ -143,7 +145,7 @@ fn single_instance_name_owned() -> bool {
 
 /// The app's window, launched by tauri-driver. Call [`Window::close`] at the end.
 pub struct Window {
-    pub session: Session,
+    pub session: Client,
     pub driver: Driver,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -153,13 +155,7 @@ impl Window {
     pub async fn launch(tauri_driver: &Path, env: &[(&str, String)]) -> Result<Window> {
         let turn = one_window_at_a_time().await;
         let driver = Driver::tauri_driver(tauri_driver, env).await?;
-        let application =
-            std::fs::canonicalize(APP).map_err(|e| format!("absolute path of {APP}: {e}"))?;
-        // Exactly this shape: adding `browserName` makes tauri-driver's capability match fail.
-        let capabilities = json!({
-            "capabilities": { "alwaysMatch": { "tauri:options": { "application": application } } }
-        });
-        let session = Session::new(&driver.url, capabilities).await?;
+        let session = driver.session(app_capabilities()?).await?;
         Ok(Window {
             session,
             driver,
@@ -167,15 +163,30 @@ impl Window {
         })
     }
 
-    /// Deletes the session, which closes the app; tauri-driver stops when `self` drops.
     /// Deletes the session, which quits the app, and waits until the app has really gone (its
     /// graceful shutdown takes up to about 1.5 s), so that the next test starts on a clean bus.
+    /// tauri-driver stops when `self` drops.
     pub async fn close(self, test: &str) {
-        if let Err(e) = self.session.delete().await {
+        if let Err(e) = self.session.close().await {
             eprintln!("{test}: could not delete the session: {e}");
         }
         wait_until_no_app_runs(test).await;
     }
+}
+
+/// The capabilities that make tauri-driver launch the app binary: `tauri:options.application`
+/// (an absolute path) and nothing else of ours. Adding `browserName` makes tauri-driver's
+/// capability match fail. (fantoccini adds `pageLoadStrategy: normal` and
+/// `goog:chromeOptions: {"w3c": true}`; WebKitWebDriver accepts both.)
+pub fn app_capabilities() -> Result<Capabilities> {
+    let application =
+        std::fs::canonicalize(APP).map_err(|e| format!("absolute path of {APP}: {e}"))?;
+    let mut capabilities = Capabilities::new();
+    capabilities.insert(
+        "tauri:options".into(),
+        json!({ "application": application }),
+    );
+    Ok(capabilities)
 }
 
 /// Starts the app binary directly (not through a driver), its log under `target/e2e/<name>.log`.
@@ -253,25 +264,4 @@ pub fn run_to_exit(
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-}
-
-/// Session capabilities for a headless Chromium with a fresh profile (the flags keep it from
-/// calling home, which this machine could not do anyway).
-pub fn chromium_capabilities(chromium: &Path) -> Value {
-    let profile = crate::support::webdriver::fresh_dir("chromium-profile");
-    json!({
-        "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    format!("--user-data-dir={}", profile.display()),
-                    "--window-size=1280,800",
-                ]
-            }
-        } }
-    })
 }

@@ -1,13 +1,10 @@
-//! A minimal W3C WebDriver client, plus the process plumbing end-to-end tests need.
+//! WebDriver sessions through fantoccini, plus the process plumbing end-to-end tests need.
 //!
-//! WebDriver (<https://www.w3.org/TR/webdriver2/>) is plain JSON over HTTP: a *driver* process
-//! (chromedriver, or tauri-driver in front of WebKitWebDriver) listens on a port, `POST /session`
-//! starts a browser (or our app) and returns a session id, and every later command is a request
-//! under `/session/{id}/...`. Every answer is `{"value": ...}`; errors are
-//! `{"value": {"error": "no such element", "message": "..."}}` with a 4xx/5xx status.
-//!
-//! That is small enough to speak directly with `reqwest`, so the tests need no WebDriver crate:
-//! [`Session`] covers the dozen commands the tests use.
+//! WebDriver (<https://www.w3.org/TR/webdriver2/>) is JSON over HTTP: a *driver* process
+//! (chromedriver, or tauri-driver in front of WebKitWebDriver) listens on a port, a new session
+//! starts a browser (or our app), and every later command goes to that session. The tests speak
+//! it through [`fantoccini::Client`]: [`Driver::session`] opens one, with the capabilities of
+//! [`chromium_capabilities`] or tauri-driver's `tauri:options`.
 //!
 //! The rest of this module is test plumbing:
 //! - [`Process`]: a child process (driver or server) that is stopped when the guard is dropped,
@@ -31,222 +28,103 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_timeout::TimeoutConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
 /// Errors carry a message with enough context to diagnose a failed e2e run from the log alone.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The JSON key under which WebDriver returns an element reference (fixed by the spec).
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// The WebDriver key code for Enter, usable inside [`Session::send_keys`] text.
-pub const ENTER: &str = "\u{E007}";
-
-/// The WebDriver key code for Tab, for [`Session::press_keys`].
-pub const TAB: &str = "\u{E004}";
-
-/// The WebDriver key code for Escape, for [`Session::press_keys`].
-pub const ESCAPE: &str = "\u{E00C}";
-
 /// Set to `1` to make missing e2e tools a test failure instead of a skip.
 pub const REQUIRE_E2E_VAR: &str = "TRW_REQUIRE_E2E";
 
-// ---------------------------------------------------------------------------------------------
-// The WebDriver session
-// ---------------------------------------------------------------------------------------------
+/// Upper bound for one WebDriver command, so that a hung driver fails the test instead of
+/// blocking it forever. Generous: starting a browser or the app on a busy 2-core machine, the
+/// longest command, can take a while.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// One WebDriver session: a browser, or the app's window, driven through a driver's HTTP API.
-///
-/// Always call [`Session::delete`] at the end: that closes the browser/app. (There is no async
-/// `Drop`, and killing the driver alone can leave the browser running.)
-pub struct Session {
-    http: reqwest::Client,
-    /// e.g. `http://127.0.0.1:4444/session/<id>`
-    base: String,
+/// Plain HTTP (every driver is on 127.0.0.1) with the [`COMMAND_TIMEOUT`] on every read and write.
+fn driver_connector() -> TimeoutConnector<HttpConnector> {
+    let mut connector = TimeoutConnector::new(HttpConnector::new());
+    connector.set_connect_timeout(Some(COMMAND_TIMEOUT));
+    connector.set_read_timeout(Some(COMMAND_TIMEOUT));
+    connector.set_write_timeout(Some(COMMAND_TIMEOUT));
+    connector
 }
 
-/// A reference to a DOM element inside a [`Session`]; only valid while the page is not reloaded.
-#[derive(Debug, Clone)]
-pub struct Element(String);
+/// The text WebDriver types for `text` followed by the Enter key.
+pub fn with_enter(text: &str) -> String {
+    format!("{text}{}", char::from(Key::Enter))
+}
 
-impl Session {
-    /// `POST /session` on the driver at `driver_url` (e.g. `http://127.0.0.1:4444`) with the
-    /// given capabilities, e.g. `{"capabilities": {"alwaysMatch": {...}}}`.
-    pub async fn new(driver_url: &str, capabilities: Value) -> Result<Session> {
-        let http = http_client();
-        // Starting a browser or the app can take a while on a busy 2-core machine.
-        let value = command(
-            http.post(format!("{driver_url}/session"))
-                .timeout(Duration::from_secs(120))
-                .json(&capabilities),
-        )
-        .await
-        .map_err(|e| format!("creating a WebDriver session at {driver_url} failed: {e}"))?;
-        let id = value["sessionId"]
-            .as_str()
-            .ok_or_else(|| format!("new session answer has no sessionId: {value}"))?;
-        Ok(Session {
-            http,
-            base: format!("{driver_url}/session/{id}"),
+/// Press `keys` on whatever has the focus (WebDriver actions), e.g. `[Key::Tab]`: what a
+/// keyboard user does, without choosing the target element first.
+pub async fn press_keys(session: &Client, keys: &[Key]) -> Result<()> {
+    let mut actions = KeyActions::new("keyboard".to_owned());
+    for key in keys {
+        let value = char::from(*key);
+        actions = actions
+            .then(KeyAction::Down { value })
+            .then(KeyAction::Up { value });
+    }
+    session.perform_actions(actions).await?;
+    Ok(())
+}
+
+/// A Chrome DevTools Protocol command through chromedriver (Chromium only), e.g.
+/// `Emulation.setEmulatedMedia` to emulate `prefers-color-scheme: dark`.
+pub async fn chromium_cdp(session: &Client, cmd: &str, params: Value) -> Result<Value> {
+    let answer = session
+        .issue_cmd(ChromiumCdp {
+            cmd: cmd.to_owned(),
+            params,
         })
-    }
-
-    async fn get(&self, path: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        command(self.http.get(&url))
-            .await
-            .map_err(|e| format!("GET {path}: {e}").into())
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        command(self.http.post(&url).json(&body))
-            .await
-            .map_err(|e| format!("POST {path}: {e}").into())
-    }
-
-    /// Load `url` and wait for the page load to finish (the driver does the waiting).
-    pub async fn goto(&self, url: &str) -> Result<()> {
-        self.post("/url", json!({ "url": url })).await.map(drop)
-    }
-
-    /// The URL of the current page (`tauri://localhost/...` inside the app's window).
-    pub async fn current_url(&self) -> Result<String> {
-        Ok(as_string(self.get("/url").await?))
-    }
-
-    /// The page's `document.title`.
-    pub async fn title(&self) -> Result<String> {
-        Ok(as_string(self.get("/title").await?))
-    }
-
-    /// The first element matching a CSS selector (an error, "no such element", if none).
-    pub async fn find(&self, css: &str) -> Result<Element> {
-        let value = self
-            .post("/element", json!({ "using": "css selector", "value": css }))
-            .await?;
-        element_from(&value)
-            .ok_or_else(|| format!("bad element reference for {css}: {value}").into())
-    }
-
-    /// Every element matching a CSS selector, in document order (empty if none).
-    pub async fn find_all(&self, css: &str) -> Result<Vec<Element>> {
-        let value = self
-            .post(
-                "/elements",
-                json!({ "using": "css selector", "value": css }),
-            )
-            .await?;
-        let list = value
-            .as_array()
-            .ok_or_else(|| format!("find elements {css}: expected a list, got {value}"))?;
-        list.iter()
-            .map(|v| element_from(v).ok_or_else(|| format!("bad element reference: {v}").into()))
-            .collect()
-    }
-
-    /// The rendered text of an element (what a user sees, whitespace-normalised by the browser).
-    pub async fn text(&self, element: &Element) -> Result<String> {
-        Ok(as_string(
-            self.get(&format!("/element/{}/text", element.0)).await?,
-        ))
-    }
-
-    /// An HTML attribute, e.g. `data-state`; `None` if the element does not have it.
-    pub async fn attribute(&self, element: &Element, name: &str) -> Result<Option<String>> {
-        let value = self
-            .get(&format!("/element/{}/attribute/{name}", element.0))
-            .await?;
-        Ok(value.as_str().map(str::to_owned))
-    }
-
-    /// A DOM property, e.g. `value` of an `<input>` (JSON, since properties have any type).
-    pub async fn property(&self, element: &Element, name: &str) -> Result<Value> {
-        self.get(&format!("/element/{}/property/{name}", element.0))
-            .await
-    }
-
-    /// Type text into an element as a user would (focus, key events); [`ENTER`] presses Enter.
-    pub async fn send_keys(&self, element: &Element, text: &str) -> Result<()> {
-        self.post(
-            &format!("/element/{}/value", element.0),
-            json!({ "text": text }),
-        )
         .await
-        .map(drop)
+        .map_err(|e| format!("CDP {cmd}: {e}"))?;
+    Ok(answer)
+}
+
+/// chromedriver's vendor endpoint `POST /session/{id}/goog/cdp/execute`, which fantoccini does not
+/// wrap: its [`WebDriverCompatibleCommand`] trait is how a client adds such a command.
+#[derive(Debug)]
+struct ChromiumCdp {
+    cmd: String,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for ChromiumCdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> std::result::Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
     }
 
-    /// Click an element (scrolled into view first by the driver).
-    pub async fn click(&self, element: &Element) -> Result<()> {
-        self.post(&format!("/element/{}/click", element.0), json!({}))
-            .await
-            .map(drop)
+    fn method_and_body(&self, _request_url: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params }).to_string();
+        (axum::http::Method::POST, Some(body))
     }
+}
 
-    /// Run JavaScript in the page (`script` is a function body: use `return`), with `args` as
-    /// `arguments`. Prefer the element commands: a strict Content-Security-Policy may block this
-    /// in some engines.
-    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value> {
-        self.post("/execute/sync", json!({ "script": script, "args": args }))
-            .await
+/// Takes a screenshot of the viewport and writes it to `path` as PNG (parent directories are
+/// created).
+pub async fn save_screenshot(session: &Client, path: &Path) -> Result<()> {
+    let png = session.screenshot().await?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
-
-    /// Run asynchronous JavaScript: the script's last argument is a callback, and what it is
-    /// called with is the result (e.g. `arguments[arguments.length - 1](value)`).
-    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Result<Value> {
-        self.post("/execute/async", json!({ "script": script, "args": args }))
-            .await
-    }
-
-    /// Press keys on whatever has the focus (WebDriver actions), e.g. [`TAB`] or `"a"`: what a
-    /// keyboard user does, without choosing the target element first.
-    pub async fn press_keys(&self, keys: &[&str]) -> Result<()> {
-        let mut actions = Vec::new();
-        for key in keys {
-            actions.push(json!({ "type": "keyDown", "value": key }));
-            actions.push(json!({ "type": "keyUp", "value": key }));
-        }
-        let body = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] });
-        self.post("/actions", body).await.map(drop)
-    }
-
-    /// A Chrome DevTools Protocol command through chromedriver (Chromium only), e.g.
-    /// `Emulation.setEmulatedMedia` to emulate `prefers-color-scheme: dark`.
-    pub async fn chromium_cdp(&self, cmd: &str, params: Value) -> Result<Value> {
-        self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
-            .await
-    }
-
-    /// A PNG screenshot of the viewport.
-    pub async fn screenshot(&self) -> Result<Vec<u8>> {
-        let value = self.get("/screenshot").await?;
-        let encoded = value
-            .as_str()
-            .ok_or_else(|| format!("screenshot: expected base64 text, got {value}"))?;
-        base64_decode(encoded)
-    }
-
-    /// Take a screenshot and write it to `path` (parent directories are created).
-    pub async fn save_screenshot(&self, path: &Path) -> Result<()> {
-        let png = self.screenshot().await?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        }
-        std::fs::write(path, png).map_err(|e| format!("writing {}: {e}", path.display()).into())
-    }
-
-    /// End the session: the driver closes the browser window, or quits the app.
-    pub async fn delete(self) -> Result<()> {
-        command(self.http.delete(&self.base))
-            .await
-            .map(drop)
-            .map_err(|e| format!("deleting session {}: {e}", self.base).into())
-    }
+    std::fs::write(path, png).map_err(|e| format!("writing {}: {e}", path.display()).into())
 }
 
 /// An HTTP client for loopback use: no proxy (a CI `HTTP_PROXY` must not capture 127.0.0.1) and a
-/// timeout per request so a hung driver fails the test instead of blocking it forever.
+/// timeout per request so a hung server fails the test instead of blocking it.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -255,66 +133,31 @@ pub fn http_client() -> reqwest::Client {
         .expect("building a reqwest client with static settings cannot fail")
 }
 
-/// Send one WebDriver command and unwrap the `{"value": ...}` envelope, turning WebDriver error
-/// objects into errors that carry the driver's own message.
-async fn command(request: reqwest::RequestBuilder) -> Result<Value> {
-    let response = request.send().await?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("HTTP {status} with a body that is not JSON: {e}"))?;
-    let value = body.get("value").cloned().unwrap_or(Value::Null);
-    if !status.is_success() {
-        let error = value["error"].as_str().unwrap_or("unknown error");
-        let message = value["message"].as_str().unwrap_or("");
-        return Err(format!("WebDriver error ({status}) {error}: {message}").into());
-    }
-    Ok(value)
+/// Session capabilities for a headless Chromium with a fresh profile (the flags keep it from
+/// calling home, which this machine could not do anyway), in a 1280×800 window.
+pub fn chromium_capabilities(chromium: &Path) -> Capabilities {
+    chromium_capabilities_sized(chromium, "1280,800")
 }
 
-fn element_from(value: &Value) -> Option<Element> {
-    value[ELEMENT_KEY].as_str().map(|id| Element(id.to_owned()))
-}
-
-fn as_string(value: Value) -> String {
-    match value {
-        Value::String(s) => s,
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// Decode standard base64 (RFC 4648, with padding), which is how WebDriver returns screenshots.
-/// Twenty lines here spare the tests a dependency.
-pub fn base64_decode(input: &str) -> Result<Vec<u8>> {
-    fn sextet(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let clean: Vec<u8> = input
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        // Pack up to four 6-bit values into the top of a 24-bit group, then emit whole bytes.
-        let mut group = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            let bits =
-                sextet(c).ok_or_else(|| format!("invalid base64 character {:?}", c as char))?;
-            group |= bits << (18 - 6 * i);
-        }
-        let bytes = group.to_be_bytes(); // [0, b1, b2, b3]
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Ok(out)
+/// [`chromium_capabilities`] with another window size, `"WIDTH,HEIGHT"` (e.g. `"800,600"`).
+pub fn chromium_capabilities_sized(chromium: &Path, size: &str) -> Capabilities {
+    let profile = fresh_dir("chromium-profile");
+    let mut capabilities = Capabilities::new();
+    capabilities.insert("browserName".into(), json!("chrome"));
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.display()),
+                format!("--window-size={size}"),
+            ]
+        }),
+    );
+    capabilities
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,6 +298,17 @@ impl Driver {
         Self::start(&format!("tauri-driver-{port}"), command, port).await
     }
 
+    /// A new WebDriver session on this driver: a browser, or the app for tauri-driver. Always
+    /// [`Client::close`] it at the end: that closes the browser or quits the app (killing the
+    /// driver alone can leave the browser running).
+    pub async fn session(&self, capabilities: Capabilities) -> Result<Client> {
+        ClientBuilder::new(driver_connector())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .map_err(|e| format!("creating a WebDriver session at {}: {e}", self.url).into())
+    }
+
     async fn start(name: &str, command: Command, port: u16) -> Result<Driver> {
         let url = format!("http://127.0.0.1:{port}");
         let mut process = Process::spawn(name, command)?;
@@ -474,7 +328,7 @@ impl Driver {
 /// Every wait is bounded by [`UI_TIMEOUT`], generous because a 2-core CI machine may be compiling
 /// or running another browser at the same time.
 pub struct ChatPage<'a> {
-    pub session: &'a Session,
+    pub session: &'a Client,
 }
 
 /// Upper bound for "the UI never got there".
@@ -487,8 +341,8 @@ impl ChatPage<'_> {
             &format!("#status[data-state={state}]"),
             UI_TIMEOUT,
             || async {
-                let status = self.session.find("#status").await?;
-                match self.session.attribute(&status, "data-state").await? {
+                let status = self.session.find(Locator::Css("#status")).await?;
+                match status.attr("data-state").await? {
                     Some(s) if s == state => Ok(()),
                     other => Err(format!("data-state is {other:?}").into()),
                 }
@@ -500,8 +354,12 @@ impl ChatPage<'_> {
     /// The texts of all messages in `#messages`, oldest first.
     pub async fn message_texts(&self) -> Result<Vec<String>> {
         let mut texts = Vec::new();
-        for element in self.session.find_all("#messages .message-text").await? {
-            texts.push(self.session.text(&element).await?);
+        for element in self
+            .session
+            .find_all(Locator::Css("#messages .message-text"))
+            .await?
+        {
+            texts.push(element.text().await?);
         }
         Ok(texts)
     }
@@ -531,8 +389,12 @@ impl ChatPage<'_> {
             UI_TIMEOUT,
             || async {
                 let mut lines = Vec::new();
-                for element in self.session.find_all("#messages .system-text").await? {
-                    lines.push(self.session.text(&element).await?);
+                for element in self
+                    .session
+                    .find_all(Locator::Css("#messages .system-text"))
+                    .await?
+                {
+                    lines.push(element.text().await?);
                 }
                 if lines.iter().any(|line| line.contains(text)) {
                     Ok(())
@@ -546,11 +408,10 @@ impl ChatPage<'_> {
 
     /// Type `text` into `#chat-input` and press Enter, as a user would.
     pub async fn send_chat(&self, text: &str) -> Result<()> {
-        let input = self.session.find("#chat-input").await?;
-        self.session.click(&input).await?;
-        self.session
-            .send_keys(&input, &format!("{text}{ENTER}"))
-            .await
+        let input = self.session.find(Locator::Css("#chat-input")).await?;
+        input.click().await?;
+        input.send_keys(&with_enter(text)).await?;
+        Ok(())
     }
 }
 
@@ -654,15 +515,14 @@ impl RoomClient {
 /// `GET /broadcast?message=<text>` on the server at `port`: what an external script would do to
 /// notify everyone in the room. Returns the JSON answer (`{"delivered_to": N, "seq": S}`).
 pub async fn http_broadcast(port: u16, text: &str) -> Result<Value> {
-    let url = format!(
-        "http://127.0.0.1:{port}/broadcast?message={}",
-        percent_encode(text)
-    );
+    let url = format!("http://127.0.0.1:{port}/broadcast");
+    // reqwest's query builder percent-encodes the text (form encoding, as a browser would).
     let response = http_client()
         .get(&url)
+        .query(&[("message", text)])
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+        .map_err(|e| format!("GET {url}?message={text:?}: {e}"))?;
     let status = response.status();
     let body: Value = response
         .json()
@@ -672,19 +532,6 @@ pub async fn http_broadcast(port: u16, text: &str) -> Result<Value> {
         return Err(format!("GET {url}: HTTP {status}: {body}").into());
     }
     Ok(body)
-}
-
-/// Percent-encode everything but RFC 3986 "unreserved" characters, for a query parameter.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -813,26 +660,4 @@ pub fn chromium_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
         return None;
     }
     Some((chromium?, chromedriver?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64_decode;
-
-    #[test]
-    fn base64_round_trips_known_vectors() {
-        // RFC 4648 section 10 test vectors.
-        for (encoded, decoded) in [
-            ("", ""),
-            ("Zg==", "f"),
-            ("Zm8=", "fo"),
-            ("Zm9v", "foo"),
-            ("Zm9vYg==", "foob"),
-            ("Zm9vYmE=", "fooba"),
-            ("Zm9vYmFy", "foobar"),
-        ] {
-            assert_eq!(base64_decode(encoded).expect(encoded), decoded.as_bytes());
-        }
-        assert!(base64_decode("Zm9v!").is_err());
-    }
 }

@@ -48,7 +48,6 @@ use crate::protocol::CloseCode;
 use crate::room_log::{HistoryLimits, MemoryStore};
 pub use request_guard::RequestPolicy;
 pub use state::AppState;
-pub use static_ui::find_asset;
 
 /// At shutdown, how long stopping the actor tree may take (each of two steps).
 const STOP_ACTORS_BUDGET: Duration = Duration::from_millis(250);
