@@ -50,7 +50,7 @@ const LAYERS: &[(&str, u8)] = &[
 const ROOT_ITEMS: &[&str] = &["SERVER_NAME", "VERSION"];
 
 /// Crates that only the desktop shell may name (they are optional, behind the `desktop` feature).
-const DESKTOP_ONLY_CRATES: &[&str] = &["tauri", "tauri_build"];
+const DESKTOP_ONLY_CRATES: &[&str] = &["tauri", "tauri_build", "zbus"];
 const DESKTOP_ONLY_CRATE_PREFIX: &str = "tauri_plugin_";
 
 /// This crate's own name, which a path could use instead of `crate` (`extern crate self as …`).

@@ -137,6 +137,18 @@ pub struct Cli {
     /// ~/.local/share/dev.tauri-ractor-websocket.hub on Linux].
     #[arg(long, env = "TRW_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    // --- The tray app and its log (issue 13) ---
+    /// Start in the tray only, without opening the window (what "Start at login" runs). The
+    /// tray's "Open window" opens it. Without a tray (no StatusNotifier host appears within a
+    /// few seconds) the window opens anyway. In the variable, 1/true/yes/on mean yes.
+    #[arg(long, env = "TRW_MINIMIZED", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub minimized: bool,
+
+    /// Also write the log to this file, rolled over at 10 MiB, 5 files kept [default: none with
+    /// --headless; <data dir>/logs/tauri-ractor-websocket.log for the desktop app].
+    #[arg(long, env = "TRW_LOG_FILE", value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 }
 
 impl Cli {
@@ -189,12 +201,26 @@ impl Cli {
                 .map(|cap| usize::try_from(cap).unwrap_or(usize::MAX)),
             max_connections_per_peer: self.max_connections_per_peer,
             trusted_proxies: self.trusted_proxies.clone(),
-            data_dir: self
-                .data_dir
-                .clone()
-                .or_else(crate::paths::default_data_dir),
+            data_dir: self.data_dir(),
+            log_file: self.log_file.clone(),
             ..defaults
         }
+    }
+
+    /// The data directory: `--data-dir`, else the per-user default.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.data_dir
+            .clone()
+            .or_else(crate::paths::default_data_dir)
+    }
+
+    /// The log file to write when running with a window: `--log-file`, else
+    /// `<data dir>/logs/tauri-ractor-websocket.log` (headless mode uses `--log-file` alone).
+    pub fn desktop_log_file(&self) -> Option<PathBuf> {
+        self.log_file.clone().or_else(|| {
+            self.data_dir()
+                .map(|dir| crate::paths::default_log_file(&dir))
+        })
     }
 
     /// Whether the user insisted on a port (then we never silently pick another one).
@@ -254,6 +280,35 @@ mod tests {
         assert_eq!(config.max_pending_connections, None);
         assert_eq!(config.max_connections_per_peer, None);
         assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn log_file_and_minimized_flags() {
+        let cli = Cli::try_parse_from(["tauri-ractor-websocket", "--data-dir", "/d"])
+            .expect("valid flags");
+        assert!(!cli.minimized);
+        assert_eq!(
+            cli.server_config().log_file,
+            None,
+            "headless: no file by default"
+        );
+        assert_eq!(
+            cli.desktop_log_file(),
+            Some(PathBuf::from("/d/logs/tauri-ractor-websocket.log"))
+        );
+        let cli = Cli::try_parse_from([
+            "tauri-ractor-websocket",
+            "--minimized",
+            "--log-file",
+            "/tmp/x.log",
+        ])
+        .expect("valid flags");
+        assert!(cli.minimized);
+        assert_eq!(cli.desktop_log_file(), Some(PathBuf::from("/tmp/x.log")));
+        assert_eq!(
+            cli.server_config().log_file,
+            Some(PathBuf::from("/tmp/x.log"))
+        );
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct ServerConfig {
     /// Where the server keeps what outlives the process (see [`crate::paths`]). `None` keeps
     /// nothing on disk: the default for tests and embedding ([`ServerConfig::ephemeral`]).
     pub data_dir: Option<PathBuf>,
+    /// The log file being written, if any; only reported (`GET /api/about`), the server does
+    /// not write it itself (see `logging`).
+    pub log_file: Option<PathBuf>,
     /// Test-only hooks (`--features test-hooks`, never in a release build).
     #[cfg(feature = "test-hooks")]
     pub test_hooks: TestHooks,
@@ -117,6 +120,7 @@ impl Default for ServerConfig {
             presence_limit: 100,
             max_rooms: 1000,
             data_dir: None,
+            log_file: None,
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(60),
             max_pending_connections: None,

@@ -4,6 +4,10 @@
 //! Each test binary compiles this module separately and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod panel;
+pub mod tray_menu;
+pub mod x11;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

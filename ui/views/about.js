@@ -1,6 +1,6 @@
 /**
  * The About panel: what the server says about itself (`GET /api/about`: version, instance, data
- * directory, log file, addresses, uptime, limits; CONTRACT.md), what the page knows (where it
+ * directory, log file, addresses, uptime, limits; docs/PROTOCOL.md), what the page knows (where it
  * runs, the connection, the live counts), and "Copy diagnostics", which puts all of it on the
  * clipboard as readable text for a bug report. A server without `/api/about` (404) still gets
  * the page's half.
@@ -18,10 +18,11 @@ const LABELS = {
   listening: "Listening on",
   uptime_ms: "Up for",
   open_file_limit: "Open-file limit",
-  max_connections: "Connection cap",
+  connection_cap: "Connection cap",
 };
 
-function duration(ms) {
+/** `3 d 4 h 5 min 6 s`, leaving out leading zero units; "–" for a missing value. */
+export function duration(ms) {
   if (!Number.isFinite(ms)) return "–";
   const s = Math.floor(ms / 1000);
   const parts = [[Math.floor(s / 86400), "d"], [Math.floor(s / 3600) % 24, "h"], [Math.floor(s / 60) % 60, "min"], [s % 60, "s"]];
@@ -46,9 +47,12 @@ export function aboutRows(about) {
   return keys.map((key) => [labelOf(key), valueText(key, about[key])]);
 }
 
-/** The diagnostics as readable text. `page` and `health` come from the page's own state. */
-export function diagnosticsText(about, aboutNote, page, health) {
-  const lines = ["tauri-ractor-websocket diagnostics", `collected ${new Date().toISOString()}`, "", "[server: /api/about]"];
+/**
+ * The diagnostics as readable text. `page` and `health` come from the page's own state; `now`
+ * (a Date) is when they were collected.
+ */
+export function diagnosticsText(about, aboutNote, page, health, now = new Date()) {
+  const lines = ["tauri-ractor-websocket diagnostics", `collected ${now.toISOString()}`, "", "[server: /api/about]"];
   const rows = aboutRows(about);
   if (rows.length) for (const [label, text] of rows) lines.push(`${label}: ${text}`);
   else lines.push(aboutNote);

@@ -11,21 +11,29 @@
 //! 3. **The window** is created with the address and the server's instance id injected as
 //!    `window.__TRW_CONFIG__` ([`window`]). The page refuses any server that answers with a
 //!    different instance: if another program holds the port, the window never talks to it.
+//!    With `--minimized` there is no window yet ([`minimized`]); "Open window" creates it.
 //! 4. **The tray** and the **live status** (title + tray count) follow ([`tray`], [`live_status`]).
-//! 5. On exit (window closed, tray Quit, SIGINT/SIGTERM) the server shuts down gracefully. If the
-//!    server fails beyond healing, the app exits too, with status 1.
+//! 5. Closing the window hides it when a tray can bring it back ([`close_to_tray`]); otherwise
+//!    it quits. On exit (tray Quit, SIGINT/SIGTERM, or closing without a tray) the server shuts
+//!    down gracefully. If the server fails beyond healing, the app exits too, with status 1.
 
+mod autostart;
+mod close_to_tray;
 mod live_status;
+mod log_folder;
+mod minimized;
 mod notifications;
 mod port_choice;
 mod single_instance;
 mod tray;
+mod tray_host;
 mod window;
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use tauri::{App, Manager, RunEvent};
+use tauri_plugin_window_state::StateFlags;
 
 use crate::cli::Cli;
 use crate::server::RunningServer;
@@ -51,12 +59,21 @@ pub fn run(cli: Cli) -> ExitCode {
     let failure_slot = Arc::clone(&start_failure);
 
     let builder = single_instance::register(tauri::Builder::default())
-        .plugin(tauri_plugin_window_state::Builder::new().build())
+        // Everything but visibility: a window hidden in the tray at exit must not start hidden.
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(StateFlags::all() - StateFlags::VISIBLE)
+                .build(),
+        )
+        .plugin(autostart::plugin())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
         .invoke_handler(tauri::generate_handler![notifications::notify])
-        .on_window_event(notifications::log_focus_change)
+        .on_window_event(|window, event| {
+            notifications::log_focus_change(window, event);
+            close_to_tray::on_window_event(window, event);
+        })
         .setup(move |app| {
             setup(app, &cli).inspect_err(|error| {
                 if let Ok(mut slot) = failure_slot.lock() {
@@ -83,6 +100,11 @@ pub fn run(cli: Cli) -> ExitCode {
     };
 
     let exit_code = app.run_return(|handle, event| {
+        if let RunEvent::ExitRequested { code, api, .. } = &event {
+            if close_to_tray::keeps_running(handle, *code) {
+                api.prevent_exit();
+            }
+        }
         if let RunEvent::Exit = event {
             let running = handle
                 .try_state::<ServerSlot>()
@@ -106,7 +128,15 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     let failure = server.failure();
 
     app.manage(notifications::Notifications::load(app.handle()));
-    window::open(app, &server, notice.as_deref())?;
+    app.manage(close_to_tray::CloseToTray::load(app.handle()));
+    app.manage(log_folder::LogFile(cli.log_file.clone()));
+    let page = window::PageConfig::new(&server, notice.as_deref());
+    if cli.minimized {
+        minimized::start(app.handle());
+    } else {
+        window::open(app, &page)?;
+    }
+    app.manage(page);
     app.manage(ServerSlot(Mutex::new(Some(server))));
 
     // A desktop without a tray (no appindicator library, no status notifier host) still works.
@@ -114,7 +144,7 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         tracing::warn!(%error, "no tray icon");
     }
     live_status::spawn(app.handle().clone(), state, url.clone());
-    tracing::info!(%url, "window open");
+    tracing::info!(%url, minimized = cli.minimized, "desktop app started");
 
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(async move {

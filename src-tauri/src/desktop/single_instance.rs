@@ -2,7 +2,8 @@
 //!
 //! On Linux, tauri-plugin-single-instance claims a well-known name on the **D-Bus session bus**
 //! (`<identifier>.SingleInstance`). A second launch finds the name taken, calls the first
-//! instance over the bus (which runs [`focus_existing_window`]) and exits with status 0.
+//! instance over the bus (which shows its window, creating it if needed:
+//! [`show_or_create`]) and exits with status 0.
 //!
 //! Two rules follow from that:
 //!
@@ -17,37 +18,20 @@
 
 use std::path::Path;
 
-use tauri::{AppHandle, Builder, Manager, Runtime, Wry};
+use tauri::{Builder, Wry};
 
-use super::window::MAIN_WINDOW;
+use super::window::show_or_create;
 
 /// Adds the single-instance plugin when a D-Bus session bus is reachable; logs why not otherwise.
 pub fn register(builder: Builder<Wry>) -> Builder<Wry> {
     match session_bus_problem() {
         None => builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             tracing::info!("another launch of the app: focusing this window instead");
-            focus_existing_window(app);
+            show_or_create(app);
         })),
         Some(problem) => {
             tracing::warn!("could not check for another instance: {problem}");
             builder
-        }
-    }
-}
-
-/// Shows, un-minimizes and focuses the main window (also used by the tray's "Open window").
-pub fn focus_existing_window<R: Runtime>(app: &AppHandle<R>) {
-    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
-        tracing::warn!("no main window to focus");
-        return;
-    };
-    for (what, result) in [
-        ("show", window.show()),
-        ("unminimize", window.unminimize()),
-        ("focus", window.set_focus()),
-    ] {
-        if let Err(error) = result {
-            tracing::warn!(%error, "could not {what} the window");
         }
     }
 }

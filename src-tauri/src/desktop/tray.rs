@@ -7,11 +7,14 @@
 //! |---|---|
 //! | `3 connections` (disabled) | live count, kept current by `live_status` |
 //! | `http://127.0.0.1:8000` (disabled) | the URL actually in use (it may not be 8000) |
-//! | Open window | shows, un-minimizes and focuses the window |
+//! | Open window | shows, un-minimizes and focuses the window, creating it if there is none |
 //! | Open in browser | the URL in the default browser (tauri-plugin-opener) |
 //! | Copy URL | the URL to the clipboard (tauri-plugin-clipboard-manager) |
 //! | Notifications (check) | desktop notifications on or off (see `notifications`) |
-//! | Quit | `app.exit(0)`: the same graceful shutdown as closing the window |
+//! | Close to tray (check) | the close button hides the window (see `close_to_tray`) |
+//! | Start at login (check) | the XDG autostart entry, with `--minimized` (see `autostart`) |
+//! | Open log folder | the log file's directory in the file manager (see `log_folder`) |
+//! | Quit | `app.exit(0)`: the graceful shutdown (1001 to every client) |
 
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -20,8 +23,8 @@ use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
 use super::notifications::Notifications;
-use super::single_instance::focus_existing_window;
-use super::window::app_icon;
+use super::window::{app_icon, show_or_create};
+use super::{autostart, close_to_tray, log_folder};
 
 const OPEN_WINDOW: &str = "open-window";
 const OPEN_BROWSER: &str = "open-browser";
@@ -64,6 +67,9 @@ pub fn install(app: &App, url: &str, connections: usize) -> tauri::Result<()> {
                 notifications_on,
                 None::<&str>,
             )?,
+            &close_to_tray::menu_item(app)?,
+            &autostart::menu_item(app)?,
+            &log_folder::menu_item(app)?,
             &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(app, QUIT, "Quit", true, None::<&str>)?,
         ],
@@ -91,7 +97,7 @@ pub fn connections_label(connections: usize) -> String {
 fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     let url = app.state::<ServerUrl>().0.clone();
     match event.id().as_ref() {
-        OPEN_WINDOW => focus_existing_window(app),
+        OPEN_WINDOW => show_or_create(app),
         OPEN_BROWSER => {
             if let Err(error) = app.opener().open_url(&url, None::<&str>) {
                 tracing::warn!(%error, %url, "could not open the browser");
@@ -109,6 +115,10 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             tracing::info!("quit from the tray menu");
             app.exit(0);
         }
-        _ => {}
+        other => {
+            let _handled = close_to_tray::on_menu(app, other)
+                || autostart::on_menu(app, other)
+                || log_folder::on_menu(app, other);
+        }
     }
 }

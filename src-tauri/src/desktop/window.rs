@@ -9,9 +9,9 @@
 
 use serde_json::json;
 use tauri::image::Image;
-use tauri::{App, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 
-use crate::server::RunningServer;
+use crate::server::{RunningServer, SocketCounter};
 
 /// The label of the one window; the capability file and the window-state plugin refer to it.
 pub const MAIN_WINDOW: &str = "main";
@@ -37,35 +37,88 @@ pub fn title(url: &str, connections: usize) -> String {
     format!("tauri-ractor-websocket — {url} — {connections} {noun}")
 }
 
-/// Opens the main window, its page told where its server is (`window.__TRW_CONFIG__`).
-///
-/// The page refuses any server whose `welcome` carries a different `instance`, so the window
-/// never talks to another program's server. `notice` (e.g. "port 8000 was taken …") is shown
-/// in the page's `#notice` banner.
-pub fn open(
-    app: &App,
-    server: &RunningServer,
-    notice: Option<&str>,
-) -> tauri::Result<WebviewWindow> {
-    let address = server.local_addr();
-    let url = format!("http://{address}");
-    let page_config = json!({
-        "wsUrl": format!("ws://{address}/ws"),
-        "httpBase": url,
-        "instance": server.instance(),
-        "notice": notice,
-    });
-    let init_script = format!("window.__TRW_CONFIG__ = Object.freeze({page_config});");
+/// What every (re)created main window is told: the page's `window.__TRW_CONFIG__`, and the
+/// URL for its title. Kept as Tauri state, so that the tray's "Open window" can create the
+/// window again after a `--minimized` start or if it was destroyed.
+pub struct PageConfig {
+    url: String,
+    init_script: String,
+    sockets: SocketCounter,
+}
+
+impl PageConfig {
+    /// The page is told where its server is and which instance to expect.
+    ///
+    /// The page refuses any server whose `welcome` carries a different `instance`, so the window
+    /// never talks to another program's server. `notice` (e.g. "port 8000 was taken …") is
+    /// shown in the page's `#notice` banner.
+    pub fn new(server: &RunningServer, notice: Option<&str>) -> Self {
+        let address = server.local_addr();
+        let url = format!("http://{address}");
+        let page_config = json!({
+            "wsUrl": format!("ws://{address}/ws"),
+            "httpBase": url,
+            "instance": server.instance(),
+            "notice": notice,
+        });
+        Self {
+            url,
+            init_script: format!("window.__TRW_CONFIG__ = Object.freeze({page_config});"),
+            sockets: server.state().sockets.clone(),
+        }
+    }
+}
+
+/// Opens the main window with `config`.
+pub fn open<R: Runtime, M: Manager<R>>(
+    manager: &M,
+    config: &PageConfig,
+) -> tauri::Result<WebviewWindow<R>> {
     let (width, height) = DEFAULT_SIZE;
     let (min_width, min_height) = MIN_SIZE;
-    WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
-        .title(title(&url, server.state().sockets.get()))
+    WebviewWindowBuilder::new(manager, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
+        .title(title(&config.url, config.sockets.get()))
         .icon(app_icon())?
         .inner_size(width, height)
         .min_inner_size(min_width, min_height)
         .center()
-        .initialization_script(init_script)
+        .initialization_script(&config.init_script)
         .build()
+}
+
+/// Shows, un-minimizes and focuses the main window, creating it first if there is none (a
+/// `--minimized` start, or a window that was destroyed). The tray's "Open window" and a second
+/// launch (single-instance) both end here.
+pub fn show_or_create<R: Runtime>(app: &AppHandle<R>) {
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => window,
+        None => {
+            let Some(config) = app.try_state::<PageConfig>() else {
+                tracing::warn!("no page configuration: cannot open the window");
+                return;
+            };
+            match open(app, &config) {
+                Ok(window) => {
+                    tracing::info!("window opened");
+                    window
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not open the window");
+                    return;
+                }
+            }
+        }
+    };
+    for (what, result) in [
+        ("show", window.show()),
+        ("unminimize", window.unminimize()),
+        ("focus", window.set_focus()),
+    ] {
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not {what} the window");
+        }
+    }
+    tracing::info!("window shown");
 }
 
 #[cfg(test)]

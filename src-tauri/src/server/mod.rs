@@ -12,6 +12,7 @@
 //! WebSockets get 503, every client gets 1001. The embedding program learns why from
 //! [`RunningServer::failure`], finishes with [`RunningServer::shutdown`] and exits non-zero.
 
+mod about;
 mod api_error;
 mod broadcast;
 pub mod connections;
@@ -47,7 +48,7 @@ use crate::metrics::Metrics;
 use crate::protocol::CloseCode;
 use crate::room_log::{HistoryLimits, MemoryStore};
 pub use request_guard::RequestPolicy;
-pub use state::AppState;
+pub use state::{AppState, SocketCounter};
 
 /// At shutdown, how long stopping the actor tree may take (each of two steps).
 const STOP_ACTORS_BUDGET: Duration = Duration::from_millis(250);
@@ -206,6 +207,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         metrics,
         http: Arc::clone(&http),
         max_connections,
+        open_file_limit,
+        listening: vec![local_addr],
         next_connection_id: std::sync::atomic::AtomicU64::new(1),
     });
     if app.lobby().await.is_none() {

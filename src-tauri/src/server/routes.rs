@@ -7,7 +7,8 @@ use axum::{middleware, Router};
 
 use super::state::AppState;
 use super::{
-    broadcast, health, inspector, metrics_endpoint, notify, request_guard, static_ui, websocket,
+    about, broadcast, health, inspector, metrics_endpoint, notify, request_guard, static_ui,
+    websocket,
 };
 
 pub fn router(app: Arc<AppState>) -> Router {
@@ -25,6 +26,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         )
         .route("/api/notify", post(notify::notify))
         .route("/api/actors", get(inspector::actors))
+        .route("/api/about", get(about::about))
         .route("/metrics", get(metrics_endpoint::metrics))
         .fallback(static_ui::serve_ui)
         .layer(middleware::from_fn_with_state(

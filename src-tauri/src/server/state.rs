@@ -41,6 +41,10 @@ pub struct AppState {
     pub http: Arc<HttpConnections>,
     /// Most WebSockets open at once (from the config, or derived from the open-file limit).
     pub max_connections: usize,
+    /// The soft open-file limit in force after start (`None` where the OS does not say).
+    pub open_file_limit: Option<u64>,
+    /// The addresses accepting connections (`GET /api/about`).
+    pub listening: Vec<std::net::SocketAddr>,
     /// Starts at 1; see [`AppState::next_connection_id`].
     pub(crate) next_connection_id: AtomicU64,
 }
