@@ -131,9 +131,7 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     app.manage(close_to_tray::CloseToTray::load(app.handle()));
     app.manage(log_folder::LogFile(cli.log_file.clone()));
     let page = window::PageConfig::new(&server, notice.as_deref());
-    if cli.minimized {
-        minimized::start(app.handle());
-    } else {
+    if !cli.minimized {
         window::open(app, &page)?;
     }
     app.manage(page);
@@ -142,6 +140,9 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     // A desktop without a tray (no appindicator library, no status notifier host) still works.
     if let Err(error) = tray::install(app, &url, state.sockets.get()) {
         tracing::warn!(%error, "no tray icon");
+    }
+    if cli.minimized {
+        minimized::start(app.handle());
     }
     live_status::spawn(app.handle().clone(), state, url.clone());
     tracing::info!(%url, minimized = cli.minimized, "desktop app started");
