@@ -26,6 +26,8 @@
 //!    window" creates the window, and it connects. "Start at login" writes the autostart entry
 //!    with `--minimized` and removes it again. With "Close to tray" turned off, closing quits
 //!    even with a tray host.
+//! 4. `--minimized` without a tray host: the window opens after all (after the app's 10 s wait
+//!    for a panel), so the app is never an invisible process.
 #![cfg(feature = "desktop")]
 
 mod support {
@@ -640,6 +642,45 @@ async fn minimized_starts_in_the_tray_and_start_at_login_writes_the_entry() {
     }
     .await;
     drop(panel);
+    if let Err(e) = outcome {
+        panic!("{test} failed: {e}\n--- app log ---\n{}", app.output());
+    }
+}
+
+#[tokio::test]
+async fn minimized_without_a_tray_host_opens_the_window_after_all() {
+    let test = "tray_app_minimized_no_tray_host";
+    if window_tools(test, true).is_none() {
+        return;
+    }
+    let _turn = desktop::one_window_at_a_time().await;
+    assert!(
+        !name_has_owner(WATCHER),
+        "a StatusNotifierWatcher runs on this bus: this test needs a desktop without a tray"
+    );
+    let home = Home::new(test).expect("a throwaway home");
+    let port = free_port();
+    let mut env = home.env(port);
+    env.push(("TRW_MINIMIZED", "1".to_owned()));
+    let mut app = App::spawn(test, &env).expect("start the app");
+    let pid = app.pid();
+
+    let outcome = async {
+        let display = Display::connect()?;
+        // No tray to live in: after its wait (10 s) the app opens its window rather than stay
+        // invisible, and the window connects.
+        app.wait_for_log("opening the window instead of staying invisible", 1)
+            .await?;
+        let window = wait_for_mapped_window(&display, pid).await?;
+        wait_for_sockets(port, 1).await?;
+        display.request_close(window.id)?;
+        let status = app.exit_status().await?;
+        if !status.success() {
+            return Err(format!("closing: exit {status}").into());
+        }
+        Ok::<(), support::webdriver::Error>(())
+    }
+    .await;
     if let Err(e) = outcome {
         panic!("{test} failed: {e}\n--- app log ---\n{}", app.output());
     }
