@@ -137,6 +137,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_log_file_that_cannot_be_made_is_an_error_that_names_it() {
+        // A directory cannot be created under a regular file.
+        let file = std::env::temp_dir().join(format!(
+            "trw-logging-not-a-dir-{}-{}",
+            std::process::id(),
+            crate::protocol::unix_millis()
+        ));
+        std::fs::write(&file, b"").expect("make a plain file");
+        let error = open_rolling(&file.join("logs/app.log"))
+            .err()
+            .expect("no log file under a plain file");
+        assert!(error.contains("app.log"), "{error}");
+        let _ = std::fs::remove_file(&file);
+    }
+
+    #[test]
     fn the_file_rolls_over_by_size_and_keeps_five() {
         let dir = std::env::temp_dir().join(format!(
             "trw-logging-test-{}-{}",
