@@ -145,9 +145,9 @@ mod tests {
             crate::protocol::unix_millis()
         ));
         std::fs::write(&file, b"").expect("make a plain file");
-        let error = open_rolling(&file.join("logs/app.log"))
-            .err()
-            .expect("no log file under a plain file");
+        let Err(error) = open_rolling(&file.join("logs/app.log")) else {
+            panic!("a log file under a plain file");
+        };
         assert!(error.contains("app.log"), "{error}");
         let _ = std::fs::remove_file(&file);
     }
