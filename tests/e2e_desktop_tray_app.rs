@@ -632,7 +632,7 @@ async fn minimized_starts_in_the_tray_and_start_at_login_writes_the_entry() {
         let window = wait_for_mapped_window(&display, pid).await?;
         display.request_close(window.id)?;
         let status = app.exit_status().await?;
-        if !status.success() || !app.output().contains("close-to-tray off: quitting") {
+        if !status.success() || !app.output().contains("close-to-tray is off: quitting") {
             return Err(format!("closing with close-to-tray off: exit {status}").into());
         }
         if !still_running(&panel).is_empty() {

@@ -102,26 +102,22 @@ pub fn on_menu(app: &AppHandle, id: &str) -> bool {
 }
 
 /// Whether closing the window should hide it: the setting is on, this app has a tray icon, and
-/// a tray host shows it. Blocking (a D-Bus probe, bounded); called on a close request.
-fn hide_instead_of_quit<R: Runtime>(app: &AppHandle<R>) -> bool {
-    let Some(setting) = app.try_state::<CloseToTray>() else {
-        return false;
-    };
+/// a tray host shows it. `Err` says why not. Blocking (a D-Bus probe, bounded); called on a
+/// close request.
+fn hide_instead_of_quit<R: Runtime>(app: &AppHandle<R>) -> Result<(), &'static str> {
+    let setting = app
+        .try_state::<CloseToTray>()
+        .ok_or("the app is not set up yet")?;
     if !setting.enabled() {
-        tracing::info!("window closed with close-to-tray off: quitting");
-        return false;
+        return Err("close-to-tray is off");
     }
     if app.tray_by_id(TRAY_ID).is_none() {
-        tracing::info!("window closed and the app has no tray icon: quitting");
-        return false;
+        return Err("the app has no tray icon");
     }
     if !tray_host::available() {
-        tracing::info!(
-            "window closed and no tray host runs (no StatusNotifier watcher with a host): quitting"
-        );
-        return false;
+        return Err("no tray host runs (no StatusNotifier watcher with a host)");
     }
-    true
+    Ok(())
 }
 
 /// Window event hook (`Builder::on_window_event`): a close request on the main window hides it
@@ -134,7 +130,8 @@ pub fn on_window_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
         return;
     }
     let app = window.app_handle();
-    if !hide_instead_of_quit(app) {
+    if let Err(why) = hide_instead_of_quit(app) {
+        tracing::info!("window closed and {why}: quitting");
         return;
     }
     api.prevent_close();
@@ -155,7 +152,7 @@ pub fn on_window_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
 /// refused, so that the server keeps running in the tray. Explicit exits (Quit, signals, a
 /// failed server) have a code and always go through.
 pub fn keeps_running<R: Runtime>(app: &AppHandle<R>, code: Option<i32>) -> bool {
-    let keep = code.is_none() && hide_instead_of_quit(app);
+    let keep = code.is_none() && hide_instead_of_quit(app).is_ok();
     if keep {
         tracing::info!("the window is gone: still running in the tray");
     }
