@@ -105,8 +105,18 @@ async fn about_says_null_for_what_does_not_exist() {
     server.shutdown().await;
 }
 
+/// The headless binary; killed when dropped (a failing assertion must not leave it running).
+struct Headless(Child);
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The headless binary on `port`, its stderr in `stderr`; waits until `/health` answers.
-async fn spawn_headless(port: u16, args: &[&str], data_dir: &Path, stderr: &Path) -> Child {
+async fn spawn_headless(port: u16, args: &[&str], data_dir: &Path, stderr: &Path) -> Headless {
     let child = Command::new(APP)
         .args(["--headless", "--port", &port.to_string()])
         .args(args)
@@ -117,6 +127,7 @@ async fn spawn_headless(port: u16, args: &[&str], data_dir: &Path, stderr: &Path
         .stderr(std::fs::File::create(stderr).expect("create the stderr file"))
         .spawn()
         .expect("start the binary");
+    let child = Headless(child);
     let deadline = Instant::now() + PATIENCE;
     while reqwest::get(format!("http://127.0.0.1:{port}/health"))
         .await
@@ -131,18 +142,17 @@ async fn spawn_headless(port: u16, args: &[&str], data_dir: &Path, stderr: &Path
     child
 }
 
-/// SIGTERM, then wait for the exit (bounded).
-fn stop(mut child: Child) {
+/// SIGTERM, then wait for the exit (bounded; a server still running then is killed on drop).
+fn stop(mut child: Headless) {
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
     let deadline = Instant::now() + PATIENCE;
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server did not stop on SIGTERM");
-        }
+    while child.0.try_wait().ok().flatten().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
