@@ -34,7 +34,7 @@ use super::directory::DirectoryMsg;
 use super::outbox::Outbox;
 use super::rate_limit::TokenBucket;
 use super::room::{unix_millis, PendingPost, Post, RoomMsg, LOBBY};
-use crate::metrics::{ConnectionStats, Metrics};
+use crate::metrics::{ActorCall, ConnectionStats, Metrics};
 use crate::protocol::{
     decode_client_text, ClientMessage, CloseCode, ErrorCode, Resume, ServerMessage,
 };
@@ -308,14 +308,17 @@ impl ConnectionState {
     /// The current address of `room`, from the directory (which waits while it restarts).
     async fn where_is(&mut self, room: &str) -> Option<ActorRef<RoomMsg>> {
         let answer = self
-            .directory
-            .call(
-                |reply| DirectoryMsg::WhereIs {
-                    room: room.to_owned(),
-                    create: false,
-                    reply,
-                },
-                Some(self.call_timeout),
+            .metrics
+            .time_call(
+                ActorCall::ConnectionToDirectory,
+                self.directory.call(
+                    |reply| DirectoryMsg::WhereIs {
+                        room: room.to_owned(),
+                        create: false,
+                        reply,
+                    },
+                    Some(self.call_timeout),
+                ),
             )
             .await;
         let found = match answer {
@@ -331,14 +334,17 @@ impl ConnectionState {
     async fn rename(&mut self, name: String) {
         let id = self.id;
         let answer = self
-            .directory
-            .call(
-                |reply| DirectoryMsg::Rename {
-                    id,
-                    name: name.clone(),
-                    reply,
-                },
-                Some(self.call_timeout),
+            .metrics
+            .time_call(
+                ActorCall::ConnectionToDirectory,
+                self.directory.call(
+                    |reply| DirectoryMsg::Rename {
+                        id,
+                        name: name.clone(),
+                        reply,
+                    },
+                    Some(self.call_timeout),
+                ),
             )
             .await;
         match answer {
@@ -376,16 +382,19 @@ impl ConnectionState {
         };
         let id = self.id;
         let answer = self
-            .directory
-            .call(
-                |reply| DirectoryMsg::JoinRoom {
-                    id,
-                    room: room.clone(),
-                    resume,
-                    done,
-                    reply,
-                },
-                Some(self.call_timeout),
+            .metrics
+            .time_call(
+                ActorCall::ConnectionToDirectory,
+                self.directory.call(
+                    |reply| DirectoryMsg::JoinRoom {
+                        id,
+                        room: room.clone(),
+                        resume,
+                        done,
+                        reply,
+                    },
+                    Some(self.call_timeout),
+                ),
             )
             .await;
         match answer {
@@ -422,10 +431,13 @@ impl ConnectionState {
     /// One directory lookup, then straight into the recipient's outbox.
     async fn direct(&mut self, to: u64, text: String) {
         let answer = self
-            .directory
-            .call(
-                |reply| DirectoryMsg::Lookup { id: to, reply },
-                Some(self.call_timeout),
+            .metrics
+            .time_call(
+                ActorCall::ConnectionToDirectory,
+                self.directory.call(
+                    |reply| DirectoryMsg::Lookup { id: to, reply },
+                    Some(self.call_timeout),
+                ),
             )
             .await;
         let (recipient_name, recipient) = match answer {

@@ -28,7 +28,7 @@ use crate::actors::connection::{
 };
 use crate::actors::outbox::{Outbox, OutboxLimits};
 use crate::actors::supervisor::SupervisorMsg;
-use crate::metrics::{ConnectionStats, DisconnectReason, Metrics};
+use crate::metrics::{ActorCall, ConnectionStats, DisconnectReason, Metrics};
 use crate::protocol::resume::{is_valid_token, parse_since_list};
 use crate::protocol::{unix_millis, CloseCode};
 
@@ -134,16 +134,19 @@ async fn run_connection(
     // A token can only match if it has the shape of one; anything else is ignored.
     let session = params.session.filter(|token| is_valid_token(token));
     let started = app
-        .supervisor
-        .call(
-            |reply| SupervisorMsg::StartConnection {
-                args: Box::new(args),
-                requested_name,
-                session,
-                peer,
-                reply,
-            },
-            Some(app.config.actor_call_timeout),
+        .metrics
+        .time_call(
+            ActorCall::HttpToSupervisor,
+            app.supervisor.call(
+                |reply| SupervisorMsg::StartConnection {
+                    args: Box::new(args),
+                    requested_name,
+                    session,
+                    peer,
+                    reply,
+                },
+                Some(app.config.actor_call_timeout),
+            ),
         )
         .await;
     let actor = match started {
@@ -216,7 +219,7 @@ async fn read_frames(
                 return Some(DisconnectReason::ClientClosed);
             }
         };
-        Metrics::count(&stats.messages_in);
+        ConnectionStats::count(&stats.messages_in);
         Metrics::count(&app.metrics.messages_in);
         if forwarded.is_err() {
             return None;
