@@ -232,18 +232,11 @@ impl Metrics {
             "Posts refused because the room log could not store them",
         );
 
-        let disconnect_family = Family::<ReasonLabel, Counter>::default();
-        let disconnects = DisconnectReason::ALL.map(|reason| {
-            disconnect_family
-                .get_or_create(&ReasonLabel {
-                    reason: reason.label(),
-                })
-                .clone()
-        });
-        registry.register(
+        let disconnects = reason_counters(
+            &mut registry,
             "trw_disconnects",
             "Connections ended, by reason",
-            disconnect_family,
+            DisconnectReason::ALL.map(DisconnectReason::label),
         );
 
         for (name, help, gauge) in [
@@ -260,18 +253,11 @@ impl Metrics {
         ] {
             registry.register(name, help, gauge.clone());
         }
-        let close_family = Family::<ReasonLabel, Counter>::default();
-        let http_closes = HttpCloseReason::ALL.map(|reason| {
-            close_family
-                .get_or_create(&ReasonLabel {
-                    reason: reason.label(),
-                })
-                .clone()
-        });
-        registry.register(
+        let http_closes = reason_counters(
+            &mut registry,
             "trw_http_closes",
             "HTTP connections closed or refused by the connection limits, by reason",
-            close_family,
+            HttpCloseReason::ALL.map(HttpCloseReason::label),
         );
 
         let post_fanout = Histogram::new(FANOUT_BUCKETS);
@@ -388,6 +374,22 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A counter family with one `reason` label, every value created up front (so each series is
+/// exported from the start, at 0). Returns the counters in `reasons`' order: they share their
+/// values with the registered family, and incrementing one takes no lock (the family's map is
+/// only locked here and at scrape time).
+fn reason_counters<const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    reasons: [&'static str; N],
+) -> [Counter; N] {
+    let family = Family::<ReasonLabel, Counter>::default();
+    let counters = reasons.map(|reason| family.get_or_create(&ReasonLabel { reason }).clone());
+    registry.register(name, help, family);
+    counters
 }
 
 /// Per-connection counters, shared by its reader, actor and writer, and read by the inspector.
