@@ -307,20 +307,19 @@ impl ConnectionState {
 
     /// The current address of `room`, from the directory (which waits while it restarts).
     async fn where_is(&mut self, room: &str) -> Option<ActorRef<RoomMsg>> {
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
-            .metrics
-            .time_call(
-                ActorCall::ConnectionToDirectory,
-                self.directory.call(
-                    |reply| DirectoryMsg::WhereIs {
-                        room: room.to_owned(),
-                        create: false,
-                        reply,
-                    },
-                    Some(self.call_timeout),
-                ),
+            .directory
+            .call(
+                |reply| DirectoryMsg::WhereIs {
+                    room: room.to_owned(),
+                    create: false,
+                    reply,
+                },
+                Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         let found = match answer {
             Ok(CallResult::Success(found)) => found,
             _ => None,
@@ -333,20 +332,19 @@ impl ConnectionState {
 
     async fn rename(&mut self, name: String) {
         let id = self.id;
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
-            .metrics
-            .time_call(
-                ActorCall::ConnectionToDirectory,
-                self.directory.call(
-                    |reply| DirectoryMsg::Rename {
-                        id,
-                        name: name.clone(),
-                        reply,
-                    },
-                    Some(self.call_timeout),
-                ),
+            .directory
+            .call(
+                |reply| DirectoryMsg::Rename {
+                    id,
+                    name: name.clone(),
+                    reply,
+                },
+                Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         match answer {
             Ok(CallResult::Success(Ok(old_name))) => {
                 self.name = name.clone();
@@ -381,22 +379,21 @@ impl ConnectionState {
             (None, None)
         };
         let id = self.id;
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
-            .metrics
-            .time_call(
-                ActorCall::ConnectionToDirectory,
-                self.directory.call(
-                    |reply| DirectoryMsg::JoinRoom {
-                        id,
-                        room: room.clone(),
-                        resume,
-                        done,
-                        reply,
-                    },
-                    Some(self.call_timeout),
-                ),
+            .directory
+            .call(
+                |reply| DirectoryMsg::JoinRoom {
+                    id,
+                    room: room.clone(),
+                    resume,
+                    done,
+                    reply,
+                },
+                Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         match answer {
             Ok(CallResult::Success(Ok(address))) => {
                 self.rooms.insert(room, address);
@@ -430,16 +427,15 @@ impl ConnectionState {
 
     /// One directory lookup, then straight into the recipient's outbox.
     async fn direct(&mut self, to: u64, text: String) {
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
-            .metrics
-            .time_call(
-                ActorCall::ConnectionToDirectory,
-                self.directory.call(
-                    |reply| DirectoryMsg::Lookup { id: to, reply },
-                    Some(self.call_timeout),
-                ),
+            .directory
+            .call(
+                |reply| DirectoryMsg::Lookup { id: to, reply },
+                Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         let (recipient_name, recipient) = match answer {
             Ok(CallResult::Success(Some(found))) => found,
             Ok(CallResult::Success(None)) => {

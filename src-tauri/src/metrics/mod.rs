@@ -32,7 +32,6 @@ mod depth;
 mod labels;
 mod post_delivery;
 
-use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
@@ -339,13 +338,18 @@ impl Metrics {
         self.http_closes[reason.index()].get()
     }
 
-    /// Awaits `call` (an actor call) and records how long it took in
-    /// `trw_actor_call_seconds{call=...}`, whatever its outcome.
-    pub async fn time_call<T>(&self, call: ActorCall, answer: impl Future<Output = T>) -> T {
-        let started = Instant::now();
-        let answer = answer.await;
-        self.actor_calls[call.index()].observe(started.elapsed().as_secs_f64());
-        answer
+    /// Times an actor call (answered, refused, timed out or cancelled) in
+    /// `trw_actor_call_seconds{call=...}` until the returned guard is dropped.
+    ///
+    /// A guard rather than an `async fn` wrapping the call's future: such a wrapper holds the
+    /// future twice (its argument, then pinned for the await), and a connection's task and
+    /// actor keep the size of their largest state for the connection's whole life (measured:
+    /// about 1 KiB more per idle connection).
+    pub fn call_timer(&self, call: ActorCall) -> CallTimer<'_> {
+        CallTimer {
+            histogram: &self.actor_calls[call.index()],
+            started: Instant::now(),
+        }
     }
 
     /// The exposition in `format`, with the gauges read by the caller.
@@ -373,6 +377,20 @@ impl Metrics {
             tracing::error!(%error, "could not encode the metrics");
         }
         out
+    }
+}
+
+/// Records the time since it was made in `trw_actor_call_seconds` when dropped; see
+/// [`Metrics::call_timer`].
+#[derive(Debug)]
+pub struct CallTimer<'a> {
+    histogram: &'a Histogram,
+    started: Instant,
+}
+
+impl Drop for CallTimer<'_> {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
     }
 }
 

@@ -73,9 +73,9 @@ fn the_format_follows_the_accept_header() {
 #[tokio::test]
 async fn timed_calls_land_in_their_own_series() {
     let metrics = Metrics::new();
-    let answer = metrics
-        .time_call(ActorCall::ConnectionToDirectory, async { 42 })
-        .await;
+    let timer = metrics.call_timer(ActorCall::ConnectionToDirectory);
+    let answer = async { 42 }.await;
+    drop(timer);
     assert_eq!(answer, 42);
     let text = metrics.render(gauges(), Exposition::PrometheusText);
     assert!(text.contains("trw_actor_call_seconds_count{call=\"connection_to_directory\"} 1\n"));

@@ -111,16 +111,14 @@ pub(super) async fn publish_to_everyone(
         let Some(lobby) = app.lobby().await else {
             return Err(unavailable("the lobby is not running"));
         };
-        let answer = app
-            .metrics
-            .time_call(
-                ActorCall::HttpToRoom,
-                lobby.call(
-                    |reply| RoomMsg::Post(PendingPost::http(LOBBY.to_owned(), post.clone(), reply)),
-                    Some(app.config.actor_call_timeout),
-                ),
+        let timer = app.metrics.call_timer(ActorCall::HttpToRoom);
+        let answer = lobby
+            .call(
+                |reply| RoomMsg::Post(PendingPost::http(LOBBY.to_owned(), post.clone(), reply)),
+                Some(app.config.actor_call_timeout),
             )
             .await;
+        drop(timer);
         match answer {
             Ok(CallResult::Success(Ok(receipt))) => {
                 return Ok(Json(BroadcastReceipt {

@@ -133,22 +133,21 @@ async fn run_connection(
     let requested_name = params.name;
     // A token can only match if it has the shape of one; anything else is ignored.
     let session = params.session.filter(|token| is_valid_token(token));
+    let timer = app.metrics.call_timer(ActorCall::HttpToSupervisor);
     let started = app
-        .metrics
-        .time_call(
-            ActorCall::HttpToSupervisor,
-            app.supervisor.call(
-                |reply| SupervisorMsg::StartConnection {
-                    args: Box::new(args),
-                    requested_name,
-                    session,
-                    peer,
-                    reply,
-                },
-                Some(app.config.actor_call_timeout),
-            ),
+        .supervisor
+        .call(
+            |reply| SupervisorMsg::StartConnection {
+                args: Box::new(args),
+                requested_name,
+                session,
+                peer,
+                reply,
+            },
+            Some(app.config.actor_call_timeout),
         )
         .await;
+    drop(timer);
     let actor = match started {
         Ok(CallResult::Success(Ok(actor))) => actor,
         _ => {
