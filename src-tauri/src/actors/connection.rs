@@ -34,7 +34,7 @@ use super::directory::DirectoryMsg;
 use super::outbox::Outbox;
 use super::rate_limit::TokenBucket;
 use super::room::{unix_millis, PendingPost, Post, RoomMsg, LOBBY};
-use crate::metrics::{ConnectionStats, Metrics};
+use crate::metrics::{ActorCall, ConnectionStats, Metrics};
 use crate::protocol::{
     decode_client_text, ClientMessage, CloseCode, ErrorCode, Resume, ServerMessage,
 };
@@ -307,6 +307,7 @@ impl ConnectionState {
 
     /// The current address of `room`, from the directory (which waits while it restarts).
     async fn where_is(&mut self, room: &str) -> Option<ActorRef<RoomMsg>> {
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
             .directory
             .call(
@@ -318,6 +319,7 @@ impl ConnectionState {
                 Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         let found = match answer {
             Ok(CallResult::Success(found)) => found,
             _ => None,
@@ -330,6 +332,7 @@ impl ConnectionState {
 
     async fn rename(&mut self, name: String) {
         let id = self.id;
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
             .directory
             .call(
@@ -341,6 +344,7 @@ impl ConnectionState {
                 Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         match answer {
             Ok(CallResult::Success(Ok(old_name))) => {
                 self.name = name.clone();
@@ -375,6 +379,7 @@ impl ConnectionState {
             (None, None)
         };
         let id = self.id;
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
             .directory
             .call(
@@ -388,6 +393,7 @@ impl ConnectionState {
                 Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         match answer {
             Ok(CallResult::Success(Ok(address))) => {
                 self.rooms.insert(room, address);
@@ -421,6 +427,7 @@ impl ConnectionState {
 
     /// One directory lookup, then straight into the recipient's outbox.
     async fn direct(&mut self, to: u64, text: String) {
+        let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
             .directory
             .call(
@@ -428,6 +435,7 @@ impl ConnectionState {
                 Some(self.call_timeout),
             )
             .await;
+        drop(timer);
         let (recipient_name, recipient) = match answer {
             Ok(CallResult::Success(Some(found))) => found,
             Ok(CallResult::Success(None)) => {

@@ -18,6 +18,11 @@
 //! backlog calls [`Outbox::wait_for_room`] between pages, which resolves once the writer has
 //! drained the queue to half its limits. The writer only pays for that (a wake-up after a flush)
 //! while somebody waits.
+//!
+//! **Metrics.** Every queued frame records the queue's depth (`trw_outbox_depth_frames`; a
+//! fan-out tallies its members' depths on its stack and merges them once). A room's stored post
+//! travels with a shared [`PostInFlight`], which the writer drops once the frame is flushed, so
+//! the last recipient's write times the post (`trw_post_delivery_seconds`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -30,7 +35,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{ConnectionStats, Metrics};
+use crate::metrics::{ConnectionStats, DepthTally, Metrics, PostInFlight};
 use crate::protocol::CloseCode;
 
 /// How long the writer tries to get a close frame out before it gives up on the client.
@@ -50,6 +55,19 @@ pub enum Delivery {
     Closed,
 }
 
+/// A queued frame, with the post it belongs to when a room fanned it out (see the module docs).
+#[derive(Debug)]
+struct Outgoing {
+    frame: Message,
+    post: Option<Arc<PostInFlight>>,
+}
+
+impl Outgoing {
+    fn plain(frame: Message) -> Outgoing {
+        Outgoing { frame, post: None }
+    }
+}
+
 /// How much one connection may have waiting to be written. Whichever fills first counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxLimits {
@@ -60,7 +78,7 @@ pub struct OutboxLimits {
 /// A cheap, cloneable handle to one connection's outbound queue.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::Sender<Outgoing>,
     close: Arc<CloseSignal>,
     budget: Arc<ByteBudget>,
     /// Wakes [`Outbox::wait_for_room`] after the writer drained some frames.
@@ -159,13 +177,14 @@ impl Outbox {
             room: Arc::clone(&outbox.room),
             stats,
             metrics: Arc::clone(&outbox.metrics),
+            flushed: Vec::new(),
         };
         tokio::spawn(writer.run(heartbeat));
         outbox
     }
 
     /// The queue and its accounting, without a writer: `spawn_writer` attaches one.
-    fn unwired(limits: OutboxLimits, metrics: Arc<Metrics>) -> (Outbox, mpsc::Receiver<Message>) {
+    fn unwired(limits: OutboxLimits, metrics: Arc<Metrics>) -> (Outbox, mpsc::Receiver<Outgoing>) {
         let (queue, receiver) = mpsc::channel(limits.frames.max(1));
         let outbox = Outbox {
             queue,
@@ -179,22 +198,46 @@ impl Outbox {
 
     /// Queues a frame without waiting. A full queue closes the connection as a slow consumer.
     pub fn deliver(&self, frame: Message) -> Delivery {
-        self.deliver_via(frame, |frame| self.queue.try_send(frame))
+        let delivery = self.deliver_via(Outgoing::plain(frame), |frame| self.queue.try_send(frame));
+        if delivery == Delivery::Queued {
+            self.metrics.outbox_depth.observe(self.queued() as u64);
+        }
+        delivery
+    }
+
+    /// [`deliver_text`](Self::deliver_text) for a room's fan-out: the depth goes into the
+    /// fan-out's `tally` (merged once for all members), and the frame carries `post`, if it is
+    /// one, until the writer has flushed it.
+    pub fn deliver_fanned_out(
+        &self,
+        text: Utf8Bytes,
+        post: Option<&Arc<PostInFlight>>,
+        tally: &mut DepthTally,
+    ) -> Delivery {
+        let outgoing = Outgoing {
+            frame: Message::Text(text),
+            post: post.cloned(),
+        };
+        let delivery = self.deliver_via(outgoing, |frame| self.queue.try_send(frame));
+        if delivery == Delivery::Queued {
+            tally.observe(self.queued() as u64);
+        }
+        delivery
     }
 
     /// [`deliver`](Self::deliver), with the step that makes the frame visible to the writer
     /// passed in (the tests use it to let the writer take the frame at the worst moment).
     fn deliver_via(
         &self,
-        frame: Message,
-        enqueue: impl FnOnce(Message) -> Result<(), mpsc::error::TrySendError<Message>>,
+        frame: Outgoing,
+        enqueue: impl FnOnce(Outgoing) -> Result<(), mpsc::error::TrySendError<Outgoing>>,
     ) -> Delivery {
         // Every close path sets the code first, so this one atomic load tells whether the
         // connection is closing (cheaper than asking the cancellation token, which locks).
         if self.close.code.get().is_some() {
             return Delivery::Closed;
         }
-        let size = payload_len(&frame);
+        let size = payload_len(&frame.frame);
         // Reserve first: once queued, the writer may take the frame and release its bytes
         // before `enqueue` has even returned.
         if !self.budget.reserve(size) {
@@ -298,7 +341,7 @@ impl Outbox {
         if reading {
             let shadow = outbox.clone();
             tokio::spawn(async move {
-                while let Some(frame) = queue.recv().await {
+                while let Some(Outgoing { frame, .. }) = queue.recv().await {
                     shadow.budget.release(payload_len(&frame));
                     shadow.room.drained();
                     if socket.send(frame).is_err() {
@@ -331,12 +374,15 @@ impl Outbox {
 /// The task that owns the socket's write half.
 struct Writer {
     sink: SplitSink<WebSocket, Message>,
-    queue: mpsc::Receiver<Message>,
+    queue: mpsc::Receiver<Outgoing>,
     close: Arc<CloseSignal>,
     budget: Arc<ByteBudget>,
     room: Arc<RoomSignal>,
     stats: Arc<ConnectionStats>,
     metrics: Arc<Metrics>,
+    /// The posts of the frames written since the last flush: dropped after it (see the module
+    /// docs). Allocated on the first post, then reused.
+    flushed: Vec<Arc<PostInFlight>>,
 }
 
 impl Writer {
@@ -402,7 +448,7 @@ impl Writer {
     }
 
     /// Writes `first` and whatever else is already queued, then flushes once.
-    async fn write_burst(&mut self, first: Message) -> Result<(), axum::Error> {
+    async fn write_burst(&mut self, first: Outgoing) -> Result<(), axum::Error> {
         self.feed(first).await?;
         for _ in 1..MAX_FRAMES_PER_FLUSH {
             match self.queue.try_recv() {
@@ -410,12 +456,18 @@ impl Writer {
                 Err(_) => break,
             }
         }
-        self.sink.flush().await
+        let flushed = self.sink.flush().await;
+        // Written (or failed): either way this recipient no longer holds its posts up.
+        self.flushed.clear();
+        flushed
     }
 
-    async fn feed(&mut self, frame: Message) -> Result<(), axum::Error> {
+    async fn feed(&mut self, Outgoing { frame, post }: Outgoing) -> Result<(), axum::Error> {
+        if let Some(post) = post {
+            self.flushed.push(post);
+        }
         self.budget.release(payload_len(&frame));
-        Metrics::count(&self.stats.messages_out);
+        ConnectionStats::count(&self.stats.messages_out);
         Metrics::count(&self.metrics.messages_out);
         self.sink.feed(frame).await
     }
@@ -438,13 +490,13 @@ mod tests {
         Message::Text("x".repeat(len).into())
     }
 
-    fn unwired(frames: usize, bytes: usize) -> (Outbox, mpsc::Receiver<Message>) {
+    fn unwired(frames: usize, bytes: usize) -> (Outbox, mpsc::Receiver<Outgoing>) {
         Outbox::unwired(OutboxLimits { frames, bytes }, Arc::new(Metrics::default()))
     }
 
     /// What the writer does with each frame it takes (see `Writer::feed`).
-    fn take(outbox: &Outbox, queue: &mut mpsc::Receiver<Message>) -> Option<Message> {
-        let frame = queue.try_recv().ok()?;
+    fn take(outbox: &Outbox, queue: &mut mpsc::Receiver<Outgoing>) -> Option<Message> {
+        let Outgoing { frame, .. } = queue.try_recv().ok()?;
         outbox.budget.release(payload_len(&frame));
         Some(frame)
     }
@@ -455,7 +507,7 @@ mod tests {
         // The race, made deterministic: the writer takes the frame (and releases its bytes)
         // right after it is queued, before `deliver` has returned; another producer delivers
         // in that same window.
-        let delivered = outbox.deliver_via(text(60), |frame| {
+        let delivered = outbox.deliver_via(Outgoing::plain(text(60)), |frame| {
             outbox.queue.try_send(frame)?;
             assert!(take(&outbox, &mut queue).is_some(), "the writer took it");
             assert_eq!(

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::api_error::ApiError;
 use super::state::AppState;
 use crate::actors::room::{PendingPost, Post, RoomMsg, LOBBY};
-use crate::metrics::Metrics;
+use crate::metrics::{ActorCall, Metrics};
 use crate::protocol::{Level, NotificationSource, MAX_TEXT_BYTES};
 
 #[derive(Deserialize)]
@@ -111,12 +111,14 @@ pub(super) async fn publish_to_everyone(
         let Some(lobby) = app.lobby().await else {
             return Err(unavailable("the lobby is not running"));
         };
+        let timer = app.metrics.call_timer(ActorCall::HttpToRoom);
         let answer = lobby
             .call(
                 |reply| RoomMsg::Post(PendingPost::http(LOBBY.to_owned(), post.clone(), reply)),
                 Some(app.config.actor_call_timeout),
             )
             .await;
+        drop(timer);
         match answer {
             Ok(CallResult::Success(Ok(receipt))) => {
                 return Ok(Json(BroadcastReceipt {

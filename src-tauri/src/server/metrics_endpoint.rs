@@ -1,28 +1,29 @@
-//! `GET /metrics`: Prometheus text format. Counters come from [`crate::metrics::Metrics`];
-//! the gauges are read from their sources of truth at scrape time.
+//! `GET /metrics`: Prometheus text (0.0.4), or OpenMetrics when the scraper asks for it in
+//! `Accept` (as Prometheus does). The series live in [`crate::metrics::Metrics`] (encoded by
+//! prometheus-client); the gauges are read here, from their sources of truth, at scrape time.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 
 use super::state::AppState;
+use crate::metrics::{Exposition, ScrapeGauges};
 
-pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let rooms = super::inspector::room_count(&app).await;
-    let mut body = app
-        .metrics
-        .render(app.sockets.get(), app.active_actors(), rooms);
-    body.push_str(
-        &app.metrics
-            .render_http_connections(app.http.open(), app.http.pending()),
+pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
+    let format = Exposition::negotiate(
+        headers
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok()),
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
+    let gauges = ScrapeGauges {
+        websockets: app.sockets.get(),
+        connection_actors: app.active_actors(),
+        rooms: super::inspector::room_count(&app).await,
+        http_connections: app.http.open(),
+        http_pending_connections: app.http.pending(),
+    };
+    let body = app.metrics.render(gauges, format);
+    ([(header::CONTENT_TYPE, format.content_type())], body)
 }

@@ -28,7 +28,7 @@ use crate::actors::connection::{
 };
 use crate::actors::outbox::{Outbox, OutboxLimits};
 use crate::actors::supervisor::SupervisorMsg;
-use crate::metrics::{ConnectionStats, DisconnectReason, Metrics};
+use crate::metrics::{ActorCall, ConnectionStats, DisconnectReason, Metrics};
 use crate::protocol::resume::{is_valid_token, parse_since_list};
 use crate::protocol::{unix_millis, CloseCode};
 
@@ -133,6 +133,7 @@ async fn run_connection(
     let requested_name = params.name;
     // A token can only match if it has the shape of one; anything else is ignored.
     let session = params.session.filter(|token| is_valid_token(token));
+    let timer = app.metrics.call_timer(ActorCall::HttpToSupervisor);
     let started = app
         .supervisor
         .call(
@@ -146,6 +147,7 @@ async fn run_connection(
             Some(app.config.actor_call_timeout),
         )
         .await;
+    drop(timer);
     let actor = match started {
         Ok(CallResult::Success(Ok(actor))) => actor,
         _ => {
@@ -216,7 +218,7 @@ async fn read_frames(
                 return Some(DisconnectReason::ClientClosed);
             }
         };
-        Metrics::count(&stats.messages_in);
+        ConnectionStats::count(&stats.messages_in);
         Metrics::count(&app.metrics.messages_in);
         if forwarded.is_err() {
             return None;

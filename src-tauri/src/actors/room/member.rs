@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use super::catch_up::BacklogPlan;
 use crate::actors::outbox::{Delivery, Outbox};
-use crate::metrics::Metrics;
+use crate::metrics::{DepthTally, Metrics, PostInFlight};
 use crate::protocol::{CloseCode, Resume};
 
 /// Where one membership stands; shared by the directory and the room (see the module docs).
@@ -167,11 +167,17 @@ impl Member {
     }
 
     /// Hands `frame` (numbered `seq`, if it is) to the member: to its outbox if live, to its
-    /// buffer if catching up. True if it was accepted.
-    pub fn offer(&mut self, frame: &Utf8Bytes, seq: Option<u64>, metrics: &Metrics) -> bool {
+    /// buffer if catching up. True if it was accepted. A live member's outbox depth goes into
+    /// `fan_out`'s tally, and its copy of the frame carries the post, if it is one.
+    pub fn offer(&mut self, frame: &Utf8Bytes, seq: Option<u64>, fan_out: &mut FanOut) -> bool {
+        let metrics = fan_out.metrics;
         match &mut self.sync {
             Sync::Live => {
-                let queued = self.outbox.deliver_text(frame.clone()) == Delivery::Queued;
+                let queued = self.outbox.deliver_fanned_out(
+                    frame.clone(),
+                    fan_out.post,
+                    &mut fan_out.depths,
+                ) == Delivery::Queued;
                 if let (true, Some(seq)) = (queued, seq) {
                     self.cursor.set_delivered(seq);
                 }
@@ -199,6 +205,14 @@ impl Member {
             }
         }
     }
+}
+
+/// What one fan-out shares across its members: the counters, the post being delivered (if the
+/// frame is one), and the outbox depths counted so far (merged once, at the end).
+pub struct FanOut<'a> {
+    pub metrics: &'a Metrics,
+    pub post: Option<&'a Arc<PostInFlight>>,
+    pub depths: DepthTally,
 }
 
 /// How much one page of a backlog (or of a buffer being released) may hold: a quarter of the

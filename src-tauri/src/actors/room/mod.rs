@@ -37,7 +37,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::BoxFuture;
@@ -48,11 +48,11 @@ use tokio::sync::oneshot;
 
 use crate::actors::directory::DirectoryMsg;
 use crate::actors::outbox::Outbox;
-use crate::metrics::Metrics;
+use crate::metrics::{DepthTally, Metrics, PostInFlight};
 use crate::protocol::{FrameTemplate, MessageKind, NoticeEvent, ServerMessage, SEQ_PLACEHOLDER};
 use crate::room_log::{Appended, Epoch, LogError, LogPage, LogStore, NewEntry, RoomLog};
 use catch_up::PageAnswer;
-use member::{JoinHeader, Member, Sync};
+use member::{FanOut, JoinHeader, Member, Sync};
 pub use member::{MemberCursor, MemberInit};
 pub use post::{PendingPost, Post, PostReceipt, PostRefused, PostReply};
 pub use presence::PRESENCE_SUMMARY_INTERVAL;
@@ -525,7 +525,14 @@ impl RoomState {
             let Some(mut post) = batch.next() else { break };
             post.mark_stored();
             let delivered_to = if stored.seq > self.delivered_seq {
-                let count = self.fan_out(&stored.frame, Some(stored.seq));
+                let started = Instant::now();
+                let in_flight = PostInFlight::start(post.posted, &self.metrics.post_delivery);
+                let count = self.fan_out_post(&stored.frame, Some(stored.seq), Some(&in_flight));
+                self.metrics
+                    .post_fanout
+                    .observe(started.elapsed().as_secs_f64());
+                // From here on, only the members' copies keep the post waiting.
+                drop(in_flight);
                 self.delivered_seq = stored.seq;
                 count
             } else {
@@ -566,11 +573,29 @@ impl RoomState {
     /// A member whose connection is closing stays listed until its `Leave` arrives, so that its
     /// departure is announced exactly once.
     fn fan_out(&mut self, frame: &Utf8Bytes, seq: Option<u64>) -> usize {
-        let metrics = &self.metrics;
-        self.members
+        self.fan_out_post(frame, seq, None)
+    }
+
+    /// [`fan_out`](Self::fan_out), with the post the frame carries (see `metrics::PostInFlight`).
+    /// Records the members' outbox depths, merged once for all of them.
+    fn fan_out_post(
+        &mut self,
+        frame: &Utf8Bytes,
+        seq: Option<u64>,
+        post: Option<&Arc<PostInFlight>>,
+    ) -> usize {
+        let mut fan_out = FanOut {
+            metrics: &self.metrics,
+            post,
+            depths: DepthTally::default(),
+        };
+        let accepted = self
+            .members
             .values_mut()
-            .filter_map(|member| member.offer(frame, seq, metrics).then_some(()))
-            .count()
+            .filter_map(|member| member.offer(frame, seq, &mut fan_out).then_some(()))
+            .count();
+        self.metrics.outbox_depth.merge(&fan_out.depths);
+        accepted
     }
 
     fn stats(&self) -> RoomStats {

@@ -17,6 +17,8 @@
 //! `error` frame `unavailable` to the chat sender, an error reply to HTTP). A post known to be
 //! stored is never refused, because it *will* be delivered (by the restarted room, from the log).
 
+use std::time::Instant;
+
 use axum::extract::ws::Utf8Bytes;
 use ractor::RpcReplyPort;
 use tokio::sync::OwnedSemaphorePermit;
@@ -71,6 +73,8 @@ pub struct PendingPost {
     room: String,
     waiter: Waiter,
     stored: bool,
+    /// When the post was made (for `trw_post_delivery_seconds`).
+    pub posted: Instant,
 }
 
 impl PendingPost {
@@ -89,6 +93,7 @@ impl PendingPost {
                 _permit: permit,
             },
             stored: false,
+            posted: Instant::now(),
         }
     }
 
@@ -99,6 +104,7 @@ impl PendingPost {
             room,
             waiter: Waiter::Http(Some(reply)),
             stored: false,
+            posted: Instant::now(),
         }
     }
 
