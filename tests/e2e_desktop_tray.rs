@@ -244,3 +244,187 @@ async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
         panic!("{test} failed: {e}\n--- app log ---\n{output}");
     }
 }
+
+/// "Share on this network" from the tray (issue 12): the share listener answers on 127.0.0.2
+/// (offered through `TRW_SHARE_ADDRESSES`, standing in for a LAN address) over TLS with the
+/// certificate kept in the data directory, wants the token, and "Stop sharing" closes it and
+/// the WebSockets that came through it.
+#[tokio::test]
+async fn share_on_this_network_from_the_tray_and_stop_sharing() {
+    let test = "tray_share";
+    if window_tools(test, true).is_none() {
+        return;
+    }
+    let _turn = desktop::one_window_at_a_time().await;
+    let port = free_port();
+    let data = fresh_dir("tray-share-data");
+    let log = log_file(test);
+    std::fs::create_dir_all(log.parent().expect("log dir")).expect("create the log dir");
+    let out = std::fs::File::create(&log).expect("create the log file");
+    let err = out.try_clone().expect("clone the log file");
+    let child = Command::new(APP)
+        .env("TRW_PORT", port.to_string())
+        .env("TRW_DATA_DIR", &data)
+        .env("TRW_SHARE_ADDRESSES", "127.0.0.2")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start the app");
+    let app = App { child };
+    let pid = app.child.id();
+
+    let outcome = async {
+        let share_item = "Share on 127.0.0.2 (configured)";
+        let menu = wait_until("the tray menu to offer 127.0.0.2", UI_TIMEOUT, || async {
+            let menu = find_menu(pid)?;
+            let items = menu_items(&menu)?;
+            if items.contains_key(share_item) && items.contains_key("Not shared on the network") {
+                Ok(menu)
+            } else {
+                Err(format!("menu items: {:?}", items.keys()).into())
+            }
+        })
+        .await?;
+
+        click(&menu, share_item)?;
+        let shared_at = wait_until("the tray to say where it shares", UI_TIMEOUT, || async {
+            let items = menu_items(&menu)?;
+            items
+                .keys()
+                .find_map(|label| label.strip_prefix("Shared at ").map(str::to_owned))
+                .ok_or_else(|| format!("menu items: {:?}", items.keys()).into())
+        })
+        .await?;
+        let shared_port: u16 = shared_at
+            .strip_prefix("https://127.0.0.2:")
+            .and_then(|port| port.parse().ok())
+            .ok_or_else(|| format!("shared at {shared_at:?}, not https on 127.0.0.2"))?;
+        let shared = std::net::SocketAddr::from(([127, 0, 0, 2], shared_port));
+        let cert = std::fs::read_to_string(data.join("tls/self-signed-127.0.0.2.pem"))?;
+        let token = std::fs::read_to_string(data.join("auth-token"))?
+            .trim()
+            .to_owned();
+
+        // Without the token: 401. With it: a WebSocket through the share.
+        match share_client::wss(shared, &cert, None).await {
+            Err(refusal) if refusal == "HTTP 401" => {}
+            Err(refusal) => return Err(format!("without the token: {refusal}").into()),
+            Ok(_) => return Err("without the token the share let a WebSocket in".into()),
+        }
+        let mut through_share = share_client::wss(shared, &cert, Some(&token))
+            .await
+            .map_err(|e| format!("with the token: {e}"))?;
+
+        click(&menu, "Stop sharing")?;
+        let code = share_client::close_code(&mut through_share).await?;
+        if code != 1001 {
+            return Err(format!("the shared socket closed with {code}, not 1001").into());
+        }
+        wait_until("the share listener to close", UI_TIMEOUT, || async {
+            match tokio::net::TcpStream::connect(shared).await {
+                Err(_) => Ok(()),
+                Ok(_) => Err("127.0.0.2 still accepts connections".into()),
+            }
+        })
+        .await?;
+        wait_until(
+            "the tray to say it no longer shares",
+            UI_TIMEOUT,
+            || async {
+                let items = menu_items(&menu)?;
+                if items.contains_key("Not shared on the network") {
+                    Ok(())
+                } else {
+                    Err(format!("menu items: {:?}", items.keys()).into())
+                }
+            },
+        )
+        .await?;
+        // The window is still connected on the main listener.
+        let health = health(port).await?;
+        if health["active_websockets"] != 1 {
+            return Err(format!("after Stop sharing, /health says {health}").into());
+        }
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        if output.contains(&token) {
+            return Err("the token appears in the log".into());
+        }
+        Ok::<(), support::webdriver::Error>(())
+    }
+    .await;
+    drop(app);
+    if let Err(e) = outcome {
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("{test} failed: {e}\n--- app log ---\n{output}");
+    }
+}
+
+/// A wss client that trusts exactly the share's self-signed certificate.
+mod share_client {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use futures_util::StreamExt;
+    use rustls::pki_types::pem::PemObject;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::support::webdriver::{Result, UI_TIMEOUT};
+
+    pub type Socket =
+        tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+    pub async fn wss(
+        addr: SocketAddr,
+        cert_pem: &str,
+        token: Option<&str>,
+    ) -> std::result::Result<Socket, String> {
+        let other = |e: &dyn std::fmt::Display| e.to_string();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+            roots
+                .add(cert.map_err(|e| other(&e))?)
+                .map_err(|e| other(&e))?;
+        }
+        let provider = tauri_ractor_websocket::server::access::tls::crypto_provider();
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| other(&e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| other(&e))?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(rustls::pki_types::ServerName::from(addr.ip()), tcp)
+            .await
+            .map_err(|e| other(&e))?;
+        let mut request = format!("wss://{addr}/ws")
+            .into_client_request()
+            .map_err(|e| other(&e))?;
+        if let Some(token) = token {
+            let value = format!("Bearer {token}").parse().map_err(|e| other(&e))?;
+            request.headers_mut().insert("authorization", value);
+        }
+        match tokio_tungstenite::client_async(request, tls).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(format!("HTTP {}", response.status().as_u16()))
+            }
+            Err(e) => Err(other(&e)),
+        }
+    }
+
+    /// Reads until the server's close frame; its code.
+    pub async fn close_code(socket: &mut Socket) -> Result<u16> {
+        loop {
+            match tokio::time::timeout(UI_TIMEOUT, socket.next()).await? {
+                Some(Ok(Message::Close(Some(close)))) => return Ok(close.code.into()),
+                Some(Ok(_)) => continue,
+                other => return Err(format!("no close frame: {other:?}").into()),
+            }
+        }
+    }
+}

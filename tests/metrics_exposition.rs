@@ -52,6 +52,7 @@ const DISCONNECT_REASONS: &[&str] = &[
     "actor_failed",
     "server_shutdown",
     "replaced",
+    "unauthorized",
 ];
 
 const HTTP_CLOSE_REASONS: &[&str] = &[

@@ -80,7 +80,7 @@ export function httpBaseFromWs(wsUrl) {
  *
  * @param {unknown} injected `window.__TRW_CONFIG__` (the desktop window), or undefined in a tab
  * @param {{host: string, protocol: string, search: string}} location the page's location
- * @returns {{desktop: boolean, wsUrl: string, httpBase: string, instance: string|null, notice: string}}
+ * @returns {{desktop: boolean, wsUrl: string, httpBase: string, instance: string|null, notice: string, token: string|null}}
  */
 export function readConfig(injected, location) {
   if (injected && typeof injected === "object") {
@@ -95,6 +95,8 @@ export function readConfig(injected, location) {
       httpBase,
       instance: typeof injected.instance === "string" && injected.instance ? injected.instance : null,
       notice: typeof injected.notice === "string" ? injected.notice.trim() : "",
+      // The access token, when the app's server wants one (see auth.js); never in a tab.
+      token: typeof injected.token === "string" && injected.token ? injected.token : null,
     };
   }
 
@@ -105,7 +107,7 @@ export function readConfig(injected, location) {
     host = override;
     secure = false;
   } else if (!/^https?:$/.test(location.protocol)) {
-    return { desktop: false, wsUrl: "", httpBase: "", instance: null, notice: "" };
+    return { desktop: false, wsUrl: "", httpBase: "", instance: null, notice: "", token: null };
   }
   return {
     desktop: false,
@@ -113,6 +115,7 @@ export function readConfig(injected, location) {
     httpBase: `${secure ? "https" : "http"}://${host}`,
     instance: null,
     notice: "",
+    token: null,
   };
 }
 

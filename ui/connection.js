@@ -176,7 +176,8 @@ export class Connection {
 
     let socket;
     try {
-      socket = new this.options.WebSocket(url);
+      const protocols = this.options.protocols ?? [];
+      socket = protocols.length ? new this.options.WebSocket(url, protocols) : new this.options.WebSocket(url);
     } catch {
       // A malformed URL throws at once: like any failed attempt.
       this.onSocketClosed(null, { code: 1006 }, false, 0);

@@ -22,6 +22,7 @@ import {
   SERVER_NAME,
   serverPort,
 } from "./config.js";
+import { tokenProtocols, withToken } from "./auth.js";
 import { Connection } from "./connection.js";
 import { connectUrl } from "./frames.js";
 import { makePoller } from "./poller.js";
@@ -36,10 +37,13 @@ import { createMessagesView } from "./views/messages.js";
 import { createNamesView } from "./views/names.js";
 import { createPresenceView } from "./views/presence.js";
 import { createRoomsView } from "./views/rooms.js";
+import { createSharePanel } from "./views/share.js";
 import { createStatusBar } from "./views/status-bar.js";
 import { createToasts } from "./views/toasts.js";
 
 const config = readConfig(window.__TRW_CONFIG__, location);
+// The desktop window's token (auth.js): on every request to its own server, and nowhere else.
+window.fetch = withToken(window.fetch.bind(window), config.httpBase, config.token);
 const port = serverPort(config.wsUrl);
 const store = new ChatStore();
 let lastHealth = null;
@@ -68,6 +72,7 @@ const connection = new Connection({
   onClosed: ({ code, note }) => store.disconnected(note, String(code)),
   onStatus,
   WebSocket,
+  protocols: tokenProtocols(config.token),
   clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (id) => clearTimeout(id), now: () => Date.now() },
   foreignNote: `Port ${port} belongs to another program`,
 });
@@ -128,6 +133,7 @@ const names = createNamesView(store, {
   },
 });
 createAbout({ httpBase: config.httpBase, pageInfo, lastHealth: () => lastHealth });
+createSharePanel({ httpBase: config.httpBase });
 
 /** What the page knows, for the About panel and the diagnostics. */
 function pageInfo() {

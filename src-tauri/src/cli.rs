@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
 
-use crate::config::ServerConfig;
+use crate::config::{AccessConfig, AuthMode, ServerConfig, TlsMode};
 
 /// The port used when neither `--port` nor `TRW_PORT` is given.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -149,6 +149,51 @@ pub struct Cli {
     /// --headless; <data dir>/logs/tauri-ractor-websocket.log for the desktop app].
     #[arg(long, env = "TRW_LOG_FILE", value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+
+    // --- Access: tokens and TLS (see SECURITY.md) ---
+    /// Who may connect: `none`, or `token` (the access token in <data dir>/auth-token)
+    /// [default: none on 127.0.0.1 and ::1, token on any other address].
+    #[arg(long, env = "TRW_AUTH", value_name = "none|token")]
+    pub auth: Option<AuthMode>,
+
+    /// Replace the access token with a new one at start (connections that used the old one are
+    /// refused from then on). In the variable, 1/true/yes/on mean yes.
+    #[arg(long, env = "TRW_ROTATE_TOKEN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub rotate_token: bool,
+
+    /// `self-signed`: serve https and wss with a certificate made and kept in the data
+    /// directory (its SHA-256 fingerprint is logged). `off` (the default): plain http.
+    #[arg(
+        long,
+        env = "TRW_TLS",
+        value_name = "self-signed|off",
+        conflicts_with = "tls_cert"
+    )]
+    pub tls: Option<TlsChoice>,
+
+    /// Serve https and wss with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "TRW_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TRW_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// An address to offer for "Share on this network" besides the machine's interfaces
+    /// (repeatable, or comma-separated in the variable).
+    #[arg(
+        long = "share-address",
+        env = "TRW_SHARE_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub share_addresses: Vec<IpAddr>,
+}
+
+/// `--tls` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsChoice {
+    SelfSigned,
+    Off,
 }
 
 impl Cli {
@@ -203,6 +248,7 @@ impl Cli {
             trusted_proxies: self.trusted_proxies.clone(),
             data_dir: self.data_dir(),
             log_file: self.log_file.clone(),
+            access: self.access_config(),
             ..defaults
         }
     }
@@ -221,6 +267,24 @@ impl Cli {
             self.data_dir()
                 .map(|dir| crate::paths::default_log_file(&dir))
         })
+    }
+
+    /// The access part of the configuration (see [`AccessConfig`]).
+    pub fn access_config(&self) -> AccessConfig {
+        let tls = match (&self.tls_cert, &self.tls_key, self.tls) {
+            (Some(cert), Some(key), _) => TlsMode::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (_, _, Some(TlsChoice::SelfSigned)) => TlsMode::SelfSigned,
+            _ => TlsMode::Off,
+        };
+        AccessConfig {
+            auth: self.auth,
+            rotate_token: self.rotate_token,
+            tls,
+            share_addresses: self.share_addresses.clone(),
+        }
     }
 
     /// Whether the user insisted on a port (then we never silently pick another one).
@@ -309,6 +373,44 @@ mod tests {
             cli.server_config().log_file,
             Some(PathBuf::from("/tmp/x.log"))
         );
+    }
+
+    #[test]
+    fn access_flags_reach_the_config() {
+        let config = Cli::try_parse_from([
+            "tauri-ractor-websocket",
+            "--auth",
+            "token",
+            "--rotate-token",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--share-address",
+            "127.0.0.2",
+        ])
+        .expect("valid flags")
+        .server_config();
+        assert_eq!(config.access.auth, Some(AuthMode::Token));
+        assert!(config.access.rotate_token);
+        assert_eq!(
+            config.access.tls,
+            TlsMode::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        assert_eq!(
+            config.access.share_addresses,
+            vec![IpAddr::from([127, 0, 0, 2])]
+        );
+        let self_signed = Cli::try_parse_from(["tauri-ractor-websocket", "--tls", "self-signed"])
+            .expect("valid")
+            .server_config();
+        assert_eq!(self_signed.access.tls, TlsMode::SelfSigned);
+        assert_eq!(self_signed.access.auth, None);
+        assert!(Cli::try_parse_from(["tauri-ractor-websocket", "--tls-cert", "c.pem"]).is_err());
+        assert!(Cli::try_parse_from(["tauri-ractor-websocket", "--auth", "maybe"]).is_err());
     }
 
     #[test]

@@ -4,6 +4,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod access;
+pub use access::{AccessConfig, AuthMode, TlsMode};
+
 /// Everything the server needs to know to start. Built from the command line in `main.rs`,
 /// or directly by tests (which use port 0 and short timers).
 #[derive(Debug, Clone)]
@@ -78,6 +81,8 @@ pub struct ServerConfig {
     /// The log file being written, if any; only reported (`GET /api/about`), the server does
     /// not write it itself (see `logging`).
     pub log_file: Option<PathBuf>,
+    /// Access tokens and TLS (see [`access`]).
+    pub access: AccessConfig,
     /// Test-only hooks (`--features test-hooks`, never in a release build).
     #[cfg(feature = "test-hooks")]
     pub test_hooks: TestHooks,
@@ -121,6 +126,7 @@ impl Default for ServerConfig {
             max_rooms: 1000,
             data_dir: None,
             log_file: None,
+            access: AccessConfig::default(),
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(60),
             max_pending_connections: None,

@@ -430,9 +430,26 @@ impl RoomClient {
     /// Connect to `ws://127.0.0.1:<port>/ws` and read the `welcome` frame.
     pub async fn connect(port: u16) -> Result<RoomClient> {
         let url = format!("ws://127.0.0.1:{port}/ws");
-        let (ws, _response) = tokio_tungstenite::connect_async(url.as_str())
+        RoomClient::connect_request(url.as_str()).await
+    }
+
+    /// The same, with `Authorization: Bearer <token>` (a server with `--auth token`).
+    pub async fn connect_with_token(port: u16, token: &str) -> Result<RoomClient> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        let mut request = url.as_str().into_client_request()?;
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        RoomClient::connect_request(request).await
+    }
+
+    async fn connect_request(
+        request: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+    ) -> Result<RoomClient> {
+        let (ws, _response) = tokio_tungstenite::connect_async(request)
             .await
-            .map_err(|e| format!("connecting to {url}: {e}"))?;
+            .map_err(|e| format!("connecting: {e}"))?;
         let mut client = RoomClient {
             ws,
             welcome: Value::Null,

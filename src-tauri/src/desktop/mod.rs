@@ -24,6 +24,7 @@ mod log_folder;
 mod minimized;
 mod notifications;
 mod port_choice;
+mod share;
 mod single_instance;
 mod tray;
 mod tray_host;
@@ -123,7 +124,7 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     // Tauri owns a tokio runtime (`tauri::async_runtime`); the server runs on it too.
     let (server, notice) = tauri::async_runtime::block_on(port_choice::start_server(cli))
         .inspect_err(|error| tracing::error!("{error}"))?;
-    let url = format!("http://{}", server.local_addr());
+    let url = server.base_url();
     let state = Arc::clone(server.state());
     let failure = server.failure();
 
@@ -138,7 +139,9 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     app.manage(ServerSlot(Mutex::new(Some(server))));
 
     // A desktop without a tray (no appindicator library, no status notifier host) still works.
-    if let Err(error) = tray::install(app, &url, state.sockets.get()) {
+    let tray = share::ShareMenu::new(app, Arc::clone(&state))
+        .and_then(|share| tray::install(app, &url, state.sockets.get(), share));
+    if let Err(error) = tray {
         tracing::warn!(%error, "no tray icon");
     }
     if cli.minimized {

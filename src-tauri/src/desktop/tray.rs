@@ -14,15 +14,17 @@
 //! | Close to tray (check) | the close button hides the window (see `close_to_tray`) |
 //! | Start at login (check) | the XDG autostart entry, with `--minimized` (see `autostart`) |
 //! | Open log folder | the log file's directory in the file manager (see `log_folder`) |
+//! | Share on this network… | see [`super::share`]: share on an address, copy the join link, stop, new token |
 //! | Quit | `app.exit(0)`: the graceful shutdown (1001 to every client) |
 
-use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{App, AppHandle, Manager, Wry};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
 use super::notifications::Notifications;
+use super::share::{self, ShareMenu};
 use super::window::{app_icon, show_or_create};
 use super::{autostart, close_to_tray, log_folder};
 
@@ -39,7 +41,7 @@ pub struct ConnectionsItem(pub MenuItem<Wry>);
 pub struct ServerUrl(pub String);
 
 /// Builds the tray icon and its menu. `url` is the server's real address.
-pub fn install(app: &App, url: &str, connections: usize) -> tauri::Result<()> {
+pub fn install(app: &App, url: &str, connections: usize, share: ShareMenu) -> tauri::Result<()> {
     let count = MenuItem::with_id(
         app,
         "connections",
@@ -49,6 +51,7 @@ pub fn install(app: &App, url: &str, connections: usize) -> tauri::Result<()> {
     )?;
     let address = MenuItem::with_id(app, "url", url, false, None::<&str>)?;
     let notifications_on = app.state::<Notifications>().enabled();
+    let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(
         app,
         &[
@@ -74,6 +77,14 @@ pub fn install(app: &App, url: &str, connections: usize) -> tauri::Result<()> {
             &MenuItem::with_id(app, QUIT, "Quit", true, None::<&str>)?,
         ],
     )?;
+    // The share items, before Quit.
+    let quit_position = menu.items()?.len().saturating_sub(1);
+    let share_items = share.items();
+    let separator: &dyn IsMenuItem<Wry> = &separator;
+    for (offset, item) in share_items.into_iter().chain([separator]).enumerate() {
+        menu.insert(item, quit_position + offset)?;
+    }
+    app.manage(share);
     TrayIconBuilder::with_id("main")
         .icon(app_icon())
         .tooltip(format!("tauri-ractor-websocket — {url}"))
@@ -118,7 +129,8 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         other => {
             let _handled = close_to_tray::on_menu(app, other)
                 || autostart::on_menu(app, other)
-                || log_folder::on_menu(app, other);
+                || log_folder::on_menu(app, other)
+                || share::on_menu_event(app, other);
         }
     }
 }

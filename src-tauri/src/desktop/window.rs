@@ -53,13 +53,17 @@ impl PageConfig {
     /// never talks to another program's server. `notice` (e.g. "port 8000 was taken …") is
     /// shown in the page's `#notice` banner.
     pub fn new(server: &RunningServer, notice: Option<&str>) -> Self {
-        let address = server.local_addr();
-        let url = format!("http://{address}");
+        let url = server.base_url();
+        let ws_url = format!("{}/ws", url.replacen("http", "ws", 1));
+        // With token auth on the main listener, the page sends the token as a subprotocol entry
+        // (WebSocket) and a Bearer header (HTTP): it is not served by the server, so no cookie.
+        // After a rotation it asks the app for the new one (`share::access_token`).
         let page_config = json!({
-            "wsUrl": format!("ws://{address}/ws"),
+            "wsUrl": ws_url,
             "httpBase": url,
             "instance": server.instance(),
             "notice": notice,
+            "token": server.access_token(),
         });
         Self {
             url,

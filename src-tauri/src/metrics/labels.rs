@@ -26,10 +26,12 @@ pub enum DisconnectReason {
     ServerShutdown,
     /// Another connection presented its session token and took its place (4001).
     Replaced,
+    /// The access token it connected with was rotated away (4003).
+    Unauthorized,
 }
 
 impl DisconnectReason {
-    pub const ALL: [DisconnectReason; 9] = [
+    pub const ALL: [DisconnectReason; 10] = [
         DisconnectReason::ClientClosed,
         DisconnectReason::ClientDropped,
         DisconnectReason::IdleTimeout,
@@ -39,6 +41,7 @@ impl DisconnectReason {
         DisconnectReason::ActorFailed,
         DisconnectReason::ServerShutdown,
         DisconnectReason::Replaced,
+        DisconnectReason::Unauthorized,
     ];
 
     pub fn label(self) -> &'static str {
@@ -52,6 +55,7 @@ impl DisconnectReason {
             DisconnectReason::ActorFailed => "actor_failed",
             DisconnectReason::ServerShutdown => "server_shutdown",
             DisconnectReason::Replaced => "replaced",
+            DisconnectReason::Unauthorized => "unauthorized",
         }
     }
 

@@ -19,6 +19,9 @@ pub enum CloseCode {
     /// 4001: another connection of the same client (`?session=`) took this one's place. The
     /// client must not reconnect by itself.
     Replaced,
+    /// 4003: the access token this connection was admitted with is no longer valid (it was
+    /// rotated). The client must not reconnect by itself with the same token.
+    Unauthorized,
 }
 
 impl CloseCode {
@@ -32,6 +35,7 @@ impl CloseCode {
             CloseCode::InternalError => 1011,
             CloseCode::SlowConsumer => 1013,
             CloseCode::Replaced => 4001,
+            CloseCode::Unauthorized => 4003,
         }
     }
 
@@ -45,6 +49,7 @@ impl CloseCode {
             CloseCode::InternalError => "internal error in this connection",
             CloseCode::SlowConsumer => "outbound queue full: reading too slowly, reconnect",
             CloseCode::Replaced => "replaced",
+            CloseCode::Unauthorized => "unauthorized",
         }
     }
 }

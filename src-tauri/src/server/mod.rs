@@ -13,6 +13,7 @@
 //! [`RunningServer::failure`], finishes with [`RunningServer::shutdown`] and exits non-zero.
 
 mod about;
+pub mod access;
 mod api_error;
 mod broadcast;
 pub mod connections;
@@ -63,6 +64,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: io::Error },
     /// The actor system refused to start an actor.
     Actors(String),
+    /// The access token or the TLS certificate could not be read or made.
+    Access(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -84,6 +87,7 @@ impl std::fmt::Display for StartError {
                  (or TRW_HOST/TRW_PORT)."
             ),
             StartError::Actors(reason) => write!(f, "cannot start the actor system: {reason}"),
+            StartError::Access(reason) => write!(f, "{reason}"),
         }
     }
 }
@@ -129,6 +133,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         addr: requested,
         source,
     })?;
+
+    let access = access_setup(&config, local_addr)?;
 
     let instance = new_instance_id();
     let scope = format!("server-{instance}");
@@ -192,6 +198,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let http = connections::HttpConnections::new(limits, Arc::clone(&metrics));
 
     let policy = RequestPolicy::new(&config, local_addr);
+    let main_listener = Arc::new(access::ListenerInfo {
+        auth: access.mode,
+        secure: access.tls.is_some(),
+        ip: config.host,
+        port: local_addr.port(),
+        policy: policy.clone(),
+        closing: CancellationToken::new(),
+        shared: false,
+    });
     let app = Arc::new(AppState {
         config,
         instance,
@@ -210,6 +225,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         open_file_limit,
         listening: vec![local_addr],
         next_connection_id: std::sync::atomic::AtomicU64::new(1),
+        local_addr,
+        access: access.control,
     });
     if app.lobby().await.is_none() {
         supervisor.stop(None);
@@ -218,16 +235,32 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         ));
     }
     let router = routes::router(Arc::clone(&app));
-    let listener = connections::Listener {
-        tcp: listener,
-        transport: connections::transport::PlainTcp,
-        per_peer_cap,
+    let accept_task = match access.tls {
+        Some(tls) => {
+            let transport =
+                connections::transport::Tls(tokio_rustls::TlsAcceptor::from(tls.config));
+            let listener = connections::Listener {
+                tcp: listener,
+                transport,
+                per_peer_cap,
+                info: main_listener,
+            };
+            tokio::spawn(connections::accept_loop(listener, router, http))
+        }
+        None => {
+            let listener = connections::Listener {
+                tcp: listener,
+                transport: connections::transport::PlainTcp,
+                per_peer_cap,
+                info: main_listener,
+            };
+            tokio::spawn(connections::accept_loop(listener, router, http))
+        }
     };
-    let accept_task = tokio::spawn(connections::accept_loop(listener, router, http));
     tokio::spawn(drain_on_failure(Arc::clone(&app)));
     tokio::spawn(watch_supervisor(Arc::clone(&app), supervisor_task));
 
-    tracing::info!(address = %local_addr, instance = %app.instance, "server listening");
+    tracing::info!(address = %local_addr, instance = %app.instance, auth = ?access.mode, tls = access.scheme, "server listening");
     Ok(RunningServer {
         local_addr,
         app,
@@ -239,6 +272,26 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// `http://127.0.0.1:8000`, or `https://…` over TLS.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.app.config.access.tls.is_on() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// The access token when the main listener wants one (the desktop window needs it).
+    pub fn access_token(&self) -> Option<String> {
+        if self.app.config.access.auth_mode(self.local_addr.ip()) == crate::config::AuthMode::Token
+        {
+            self.app.access.tokens.token().ok()
+        } else {
+            None
+        }
     }
 
     /// The random id of this server run, also sent in every `welcome` frame.
@@ -385,4 +438,54 @@ fn new_instance_id() -> String {
     );
     hasher.write_u32(std::process::id());
     format!("{:016x}", hasher.finish())
+}
+
+/// What [`access_setup`] prepares before the server starts.
+struct AccessSetup {
+    mode: crate::config::AuthMode,
+    tls: Option<access::tls::TlsSetup>,
+    scheme: &'static str,
+    control: Arc<access::AccessControl>,
+}
+
+/// The auth mode, the token (made or rotated now, so that a problem shows at start) and TLS.
+fn access_setup(config: &ServerConfig, bound: SocketAddr) -> Result<AccessSetup, StartError> {
+    use crate::config::{AuthMode, TlsMode};
+    let mode = config.access.auth_mode(config.host);
+    let tokens = access::token_store::TokenStore::new(config.data_dir.as_deref());
+    if config.access.rotate_token {
+        tokens.rotate().map_err(|error| {
+            StartError::Access(format!("cannot replace the access token: {error}"))
+        })?;
+    }
+    if mode == AuthMode::Token {
+        tokens
+            .token()
+            .map_err(|error| StartError::Access(format!("the access token: {error}")))?;
+        match tokens.file() {
+            Some(file) => {
+                tracing::info!(file = %file.display(), "token auth is on; the token is in this file")
+            }
+            None => tracing::info!("token auth is on; the token lives in memory for this run"),
+        }
+    }
+    let tls = match &config.access.tls {
+        TlsMode::Off => None,
+        TlsMode::Files { cert, key } => {
+            Some(access::tls::from_pem_files(cert, key).map_err(StartError::Access)?)
+        }
+        TlsMode::SelfSigned => Some(
+            access::tls::self_signed(config.data_dir.as_deref(), bound.ip())
+                .map_err(StartError::Access)?,
+        ),
+    };
+    if let Some(tls) = &tls {
+        tracing::info!(sha256 = %tls.fingerprint, "TLS on: https and wss; the certificate's fingerprint");
+    }
+    Ok(AccessSetup {
+        mode,
+        scheme: if tls.is_some() { "https" } else { "http" },
+        tls,
+        control: access::AccessControl::new(tokens),
+    })
 }

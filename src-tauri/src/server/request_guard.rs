@@ -13,6 +13,10 @@
 //!
 //! The same origin list drives CORS, so the window (origin `tauri://localhost`) can read
 //! `/health` and POST `/broadcast`, and no other site can.
+//!
+//! Each listener has its own policy (the main one, and the "Share on this network" one with its
+//! own address), which the accept loop puts in the request's extensions; the own origins follow
+//! the listener's scheme (`https://…` over TLS). The middleware's state is the fallback.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -45,19 +49,25 @@ pub struct RequestPolicy {
 }
 
 impl RequestPolicy {
+    /// The main listener's policy: bound at `config.host`, TLS as configured.
     pub fn new(config: &ServerConfig, bound: SocketAddr) -> Self {
-        let port = bound.port();
+        Self::for_listener(config, config.host, bound.port(), config.access.tls.is_on())
+    }
+
+    /// A listener on `host:port`, over TLS when `secure`.
+    pub fn for_listener(config: &ServerConfig, host: IpAddr, port: u16, secure: bool) -> Self {
+        let scheme = if secure { "https" } else { "http" };
         let mut origins: HashSet<String> = WEBVIEW_ORIGINS.iter().map(|o| o.to_string()).collect();
         let mut own_hosts = vec![
             "127.0.0.1".to_owned(),
             "localhost".to_owned(),
             "[::1]".to_owned(),
         ];
-        if !config.host.is_loopback() && !config.host.is_unspecified() {
-            own_hosts.push(host_literal(config.host));
+        if !host.is_loopback() && !host.is_unspecified() {
+            own_hosts.push(host_literal(host));
         }
-        for host in &own_hosts {
-            origins.insert(format!("http://{host}:{port}"));
+        for own in &own_hosts {
+            origins.insert(format!("{scheme}://{own}:{port}"));
         }
         if cfg!(debug_assertions) {
             for host in ["127.0.0.1", "localhost"] {
@@ -76,8 +86,8 @@ impl RequestPolicy {
             .iter()
             .map(|host| host.to_ascii_lowercase())
             .collect();
-        if !config.host.is_loopback() && !config.host.is_unspecified() {
-            extra_hosts.insert(host_literal(config.host));
+        if !host.is_loopback() && !host.is_unspecified() {
+            extra_hosts.insert(host_literal(host));
         }
         Self {
             origins: Arc::new(origins),
@@ -110,21 +120,28 @@ impl RequestPolicy {
     pub fn cors_layer(&self) -> CorsLayer {
         let policy = self.clone();
         CorsLayer::new()
-            .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-                origin
-                    .to_str()
-                    .is_ok_and(|origin| policy.origin_allowed(origin))
-            }))
+            .allow_origin(AllowOrigin::predicate(
+                move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+                    let policy = parts.extensions.get::<RequestPolicy>().unwrap_or(&policy);
+                    origin
+                        .to_str()
+                        .is_ok_and(|origin| policy.origin_allowed(origin))
+                },
+            ))
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
     }
 }
 
 /// Middleware applying the checks described in the module docs. It needs nothing but the
 /// policy (`middleware::from_fn_with_state(policy, guard)`), so it depends on no server state.
 pub async fn guard(State(policy): State<RequestPolicy>, request: Request, next: Next) -> Response {
+    let policy = request
+        .extensions()
+        .get::<RequestPolicy>()
+        .unwrap_or(&policy);
     if let Err(refusal) = check(
-        &policy,
+        policy,
         request.method(),
         request.uri().path(),
         request.headers(),
@@ -165,7 +182,8 @@ fn check(
             ));
         }
     }
-    let state_changing = matches!(path, "/ws" | "/broadcast" | "/api/notify");
+    // Every POST changes something (sharing, rotating the token, notifying…), and so does /ws.
+    let state_changing = matches!(path, "/ws" | "/broadcast") || method == Method::POST;
     if state_changing {
         if let Some(origin) = headers.get(header::ORIGIN) {
             let allowed = origin

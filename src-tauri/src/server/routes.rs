@@ -7,8 +7,8 @@ use axum::{middleware, Router};
 
 use super::state::AppState;
 use super::{
-    about, broadcast, health, inspector, metrics_endpoint, notify, request_guard, static_ui,
-    websocket,
+    about, access, broadcast, health, inspector, metrics_endpoint, notify, request_guard,
+    static_ui, websocket,
 };
 
 pub fn router(app: Arc<AppState>) -> Router {
@@ -28,7 +28,19 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/actors", get(inspector::actors))
         .route("/api/about", get(about::about))
         .route("/metrics", get(metrics_endpoint::metrics))
+        .route(
+            "/api/share",
+            get(access::routes::share_state).post(access::routes::share_start),
+        )
+        .route("/api/share/stop", post(access::routes::share_stop))
+        .route("/api/share/qr.svg", get(access::routes::share_qr))
+        .route("/api/auth/rotate", post(access::routes::rotate))
         .fallback(static_ui::serve_ui)
+        // Layers run outside in: CORS, then Host/Origin, then the access token.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            access::middleware::require,
+        ))
         .layer(middleware::from_fn_with_state(
             app.policy.clone(),
             request_guard::guard,

@@ -8,6 +8,7 @@ use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
 
+use super::access::AccessControl;
 use super::connections::HttpConnections;
 use super::request_guard::RequestPolicy;
 use crate::actors::connection::CONNECTIONS_GROUP;
@@ -45,6 +46,10 @@ pub struct AppState {
     pub open_file_limit: Option<u64>,
     /// The addresses accepting connections (`GET /api/about`).
     pub listening: Vec<std::net::SocketAddr>,
+    /// The main listener's address (the share listener tries the same port).
+    pub local_addr: std::net::SocketAddr,
+    /// Access tokens, failures, the share (see [`super::access`]).
+    pub access: Arc<AccessControl>,
     /// Starts at 1; see [`AppState::next_connection_id`].
     pub(crate) next_connection_id: AtomicU64,
 }

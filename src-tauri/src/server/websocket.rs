@@ -13,12 +13,16 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::StreamExt;
 use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, Instant};
 
+use super::access::credentials::SUBPROTOCOL;
+use super::access::token_store::Grant;
+use super::access::ListenerInfo;
 use super::api_error::ApiError;
 use super::state::{AppState, SocketGuard};
 use serde::Deserialize;
@@ -51,6 +55,8 @@ pub struct ConnectParams {
 pub async fn upgrade(
     State(app): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    grant: Option<Extension<Grant>>,
+    listener: Option<Extension<Arc<ListenerInfo>>>,
     params: Result<Query<ConnectParams>, QueryRejection>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -79,12 +85,19 @@ pub async fn upgrade(
         .into_response();
     };
     let max_message = app.config.max_message_bytes;
+    let ends = Ends {
+        revoked: grant.map(|Extension(grant)| grant.revoked()),
+        listener_closing: listener.map(|Extension(listener)| listener.closing.clone()),
+    };
     upgrade
+        // Answer the subprotocol the page offers next to its token entry (browsers fail a
+        // handshake whose offered subprotocols get no answer); never the token entry itself.
+        .protocols([SUBPROTOCOL])
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| run_connection(app, socket, peer, params, slot))
+        .on_upgrade(move |socket| run_connection(app, socket, peer, params, slot, ends))
 }
 
 async fn run_connection(
@@ -93,6 +106,7 @@ async fn run_connection(
     peer: SocketAddr,
     params: ConnectParams,
     _slot: SocketGuard,
+    ends: Ends,
 ) {
     Metrics::count(&app.metrics.connections_opened);
     let id = app.next_connection_id();
@@ -158,7 +172,7 @@ async fn run_connection(
         }
     };
 
-    let ended = read_frames(&app, stream, &actor, &outbox, &stats).await;
+    let ended = read_frames(&app, stream, &actor, &outbox, &stats, ends).await;
     let reason = ended.unwrap_or_else(|| server_side_reason(outbox.close_code()));
     app.metrics.count_disconnect(reason);
     // The actor's `post_stop` leaves its rooms and asks the writer to close. Wait for the
@@ -175,7 +189,10 @@ async fn read_frames(
     actor: &ActorRef<ConnectionMsg>,
     outbox: &Outbox,
     stats: &ConnectionStats,
+    ends: Ends,
 ) -> Option<DisconnectReason> {
+    let revoked = ends.wait();
+    tokio::pin!(revoked);
     let in_flight = Arc::new(Semaphore::new(INBOUND_IN_FLIGHT));
     let idle_timeout = app.config.idle_timeout;
     let idle = sleep(idle_timeout);
@@ -187,6 +204,10 @@ async fn read_frames(
         let frame = tokio::select! {
             biased;
             () = &mut close_requested => return None,
+            code = &mut revoked => {
+                outbox.close(code);
+                return None;
+            }
             () = &mut idle => {
                 outbox.close(CloseCode::Normal);
                 return Some(DisconnectReason::IdleTimeout);
@@ -226,6 +247,35 @@ async fn read_frames(
     }
 }
 
+/// What ends a connection from outside its own traffic: its access token rotated away (4003),
+/// or the listener it came through stopped (Stop sharing: 1001).
+struct Ends {
+    revoked: Option<tokio_util::sync::CancellationToken>,
+    listener_closing: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl Ends {
+    /// Resolves with the close code when either happens; never on a connection with neither.
+    async fn wait(self) -> CloseCode {
+        let revoked = async {
+            match &self.revoked {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let closing = async {
+            match &self.listener_closing {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = revoked => CloseCode::Unauthorized,
+            () = closing => CloseCode::GoingAway,
+        }
+    }
+}
+
 /// Why the server closed a connection, from the close code it chose.
 fn server_side_reason(code: Option<CloseCode>) -> DisconnectReason {
     match code {
@@ -235,6 +285,7 @@ fn server_side_reason(code: Option<CloseCode>) -> DisconnectReason {
         Some(CloseCode::InternalError) => DisconnectReason::ActorFailed,
         Some(CloseCode::GoingAway) => DisconnectReason::ServerShutdown,
         Some(CloseCode::Replaced) => DisconnectReason::Replaced,
+        Some(CloseCode::Unauthorized) => DisconnectReason::Unauthorized,
         Some(CloseCode::Normal) | None => DisconnectReason::ClientDropped,
     }
 }

@@ -38,6 +38,7 @@ use super::tracked_io::TrackedIo;
 use super::transport::Transport;
 use super::{watchdog, HttpConnections};
 use crate::metrics::HttpCloseReason;
+use crate::server::access::ListenerInfo;
 
 /// After an accept error that is not about one connection (typically EMFILE: out of file
 /// descriptors), wait this long before accepting again rather than spin.
@@ -49,6 +50,9 @@ pub struct Listener<T> {
     pub transport: T,
     /// `None`: no per-peer cap on this listener (see [`super::limits::per_peer_cap`]).
     pub per_peer_cap: Option<usize>,
+    /// Put in every request's extensions; its `closing` token stops this listener alone (and
+    /// drops its HTTP connections).
+    pub info: Arc<ListenerInfo>,
 }
 
 /// Accepts until [`HttpConnections::begin_shutdown`]; each connection gets its own task,
@@ -58,6 +62,7 @@ pub async fn run<T: Transport>(listener: Listener<T>, router: Router, http: Arc<
         tcp: tcp_listener,
         transport,
         per_peer_cap,
+        info,
     } = listener;
     let transport = Arc::new(transport);
     let mut failing = false;
@@ -65,6 +70,7 @@ pub async fn run<T: Transport>(listener: Listener<T>, router: Router, http: Arc<
         let accepted = tokio::select! {
             biased;
             () = http.stop_accepting.cancelled() => break,
+            () = info.closing.cancelled() => break,
             accepted = tcp_listener.accept() => accepted,
         };
         let (tcp, peer) = match accepted {
@@ -108,6 +114,7 @@ pub async fn run<T: Transport>(listener: Listener<T>, router: Router, http: Arc<
             per_peer_cap,
             from_trusted_proxy,
             http: Arc::clone(&http),
+            listener: Arc::clone(&info),
         };
         http.tracker.spawn(serve_connection(
             tcp,
@@ -134,8 +141,10 @@ async fn serve_connection<T: Transport>(
     let tcp = LingeringStream::new(tcp, Arc::clone(&http.lingering));
     let io = TrackedIo::new(tcp, Arc::clone(&state), peer_slot);
     let peer = context.peer;
+    let listener_closing = context.listener.closing.clone();
     let closed_by = tokio::select! {
         () = http.hard_stop.cancelled() => Some(HttpCloseReason::Shutdown),
+        () = listener_closing.cancelled() => Some(HttpCloseReason::Shutdown),
         reason = watchdog::expired(&state, http.limits.header_timeout, http.limits.idle_timeout) => Some(reason),
         () = speak_http(io, &*transport, context, &http.graceful) => None,
     };

@@ -25,7 +25,9 @@
 //!    what is left.
 //!
 //! A listener is a [`TcpListener`](tokio::net::TcpListener) plus a [`transport::Transport`]
-//! (plain TCP now; a TLS acceptor later) and its own per-peer cap; all listeners of a server
+//! (plain TCP, or TLS through tokio-rustls), its own per-peer cap and its
+//! [`ListenerInfo`](crate::server::access::ListenerInfo) (auth mode, scheme, policy, a `closing`
+//! token that stops it alone: "Stop sharing"); all listeners of a server
 //! share one [`HttpConnections`], so the caps count across them.
 
 mod accept_loop;
@@ -33,7 +35,7 @@ mod forwarded;
 mod lifecycle;
 pub mod limits;
 mod lingering_close;
-mod peer_limit;
+pub(crate) mod peer_limit;
 mod pending;
 mod service;
 mod tracked_io;

@@ -21,6 +21,7 @@ use super::forwarded::forwarded_client;
 use super::lifecycle::ConnectionState;
 use super::HttpConnections;
 use crate::metrics::HttpCloseReason;
+use crate::server::access::ListenerInfo;
 use crate::server::api_error::ApiError;
 
 /// What a connection's requests need to know about it.
@@ -33,6 +34,8 @@ pub struct ConnectionContext {
     /// The peer is a trusted proxy: believe its `X-Forwarded-For`.
     pub from_trusted_proxy: bool,
     pub http: Arc<HttpConnections>,
+    /// The listener it came through, handed to the router in each request's extensions.
+    pub listener: Arc<ListenerInfo>,
 }
 
 impl ConnectionContext {
@@ -58,6 +61,10 @@ impl ConnectionContext {
             self.peer
         };
         request.extensions_mut().insert(ConnectInfo(client));
+        request.extensions_mut().insert(Arc::clone(&self.listener));
+        request
+            .extensions_mut()
+            .insert(self.listener.policy.clone());
         let response = match self.router.clone().oneshot(request.map(Body::new)).await {
             Ok(response) => response,
             Err(never) => match never {},

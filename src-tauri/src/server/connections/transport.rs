@@ -1,14 +1,17 @@
 //! What HTTP is spoken over, once a TCP connection is accepted.
 //!
-//! Today that is the TCP stream itself ([`PlainTcp`]). A TLS listener plugs in here: its
-//! [`Transport::handshake`] runs the TLS handshake over the tracked stream and returns the
-//! encrypted stream. The handshake then runs inside the connection's task, under the header
-//! timeout and the pending cap like any slow request head, and the accept loop stays as it is.
+//! The TCP stream itself ([`PlainTcp`]), or TLS over it ([`Tls`]): its [`Transport::handshake`]
+//! runs the TLS handshake (tokio-rustls) over the tracked stream and returns the encrypted
+//! stream. The handshake runs inside the connection's task, under the header timeout and the
+//! pending cap like any slow request head. A client that speaks plain HTTP to a TLS listener
+//! fails the handshake and is closed without an answer.
 
 use std::future::Future;
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
 use super::lingering_close::LingeringStream;
 use super::tracked_io::TrackedIo;
@@ -37,5 +40,20 @@ impl Transport for PlainTcp {
         tcp: TrackedIo<LingeringStream>,
     ) -> impl Future<Output = io::Result<Self::Io>> + Send {
         std::future::ready(Ok(tcp))
+    }
+}
+
+/// HTTPS and WSS: TLS over the tracked TCP stream.
+#[derive(Clone)]
+pub struct Tls(pub TlsAcceptor);
+
+impl Transport for Tls {
+    type Io = TlsStream<TrackedIo<LingeringStream>>;
+
+    fn handshake(
+        &self,
+        tcp: TrackedIo<LingeringStream>,
+    ) -> impl Future<Output = io::Result<Self::Io>> + Send {
+        self.0.accept(tcp)
     }
 }

@@ -1,0 +1,148 @@
+//! "Share on this network" and the access token, in the tray menu.
+//!
+//! | item | does |
+//! |---|---|
+//! | `Not shared on the network` / `Shared at https://192.168.1.20:8000` (disabled) | what is shared |
+//! | `Share on 192.168.1.20 (wlan0)` (one per address) | starts sharing there (token auth on, TLS self-signed); moves an existing share |
+//! | Copy join link | the join URL, with the token, to the clipboard |
+//! | Stop sharing | closes that listener and every connection that came through it |
+//! | New access token | rotates the token: connections that used the old one get 4003 |
+//!
+//! The work itself is the server's ([`crate::server::access::share`]); the page's "Share"
+//! panel does the same through `/api/share`. Menu actions run on Tauri's async runtime, and
+//! the labels are updated from there (Tauri forwards GUI calls to the main thread).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tauri::menu::{IsMenuItem, MenuItem};
+use tauri::{App, AppHandle, Manager, Wry};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+
+use crate::server::access::share::{self, ShareRequest};
+use crate::server::AppState;
+
+const SHARE_ON: &str = "share-on:";
+const COPY_JOIN: &str = "share-copy-join-link";
+const STOP_SHARING: &str = "share-stop";
+const ROTATE_TOKEN: &str = "rotate-token";
+
+/// The share items of the tray menu, kept as Tauri state to update their labels.
+pub struct ShareMenu {
+    status: MenuItem<Wry>,
+    addresses: Vec<MenuItem<Wry>>,
+    copy: MenuItem<Wry>,
+    stop: MenuItem<Wry>,
+    rotate: MenuItem<Wry>,
+    server: Arc<AppState>,
+}
+
+impl ShareMenu {
+    pub fn new(app: &App, server: Arc<AppState>) -> tauri::Result<Self> {
+        let offered = share::candidates(&server.config.access.share_addresses);
+        let addresses = offered
+            .iter()
+            .map(|candidate| {
+                MenuItem::with_id(
+                    app,
+                    format!("{SHARE_ON}{}", candidate.address),
+                    format!("Share on {} ({})", candidate.address, candidate.interface),
+                    true,
+                    None::<&str>,
+                )
+            })
+            .collect::<tauri::Result<Vec<_>>>()?;
+        Ok(Self {
+            status: MenuItem::with_id(
+                app,
+                "share-status",
+                "Not shared on the network",
+                false,
+                None::<&str>,
+            )?,
+            addresses,
+            copy: MenuItem::with_id(app, COPY_JOIN, "Copy join link", false, None::<&str>)?,
+            stop: MenuItem::with_id(app, STOP_SHARING, "Stop sharing", false, None::<&str>)?,
+            rotate: MenuItem::with_id(app, ROTATE_TOKEN, "New access token", true, None::<&str>)?,
+            server,
+        })
+    }
+
+    /// The items, in menu order.
+    pub fn items(&self) -> Vec<&dyn IsMenuItem<Wry>> {
+        let mut items: Vec<&dyn IsMenuItem<Wry>> = vec![&self.status];
+        items.extend(
+            self.addresses
+                .iter()
+                .map(|item| item as &dyn IsMenuItem<Wry>),
+        );
+        items.push(&self.copy);
+        items.push(&self.stop);
+        items.push(&self.rotate);
+        items
+    }
+
+    fn show(&self, shared_at: Option<&str>) {
+        let text = match shared_at {
+            Some(url) => format!("Shared at {url}"),
+            None => "Not shared on the network".to_owned(),
+        };
+        let results = [
+            self.status.set_text(text),
+            self.copy.set_enabled(shared_at.is_some()),
+            self.stop.set_enabled(shared_at.is_some()),
+        ];
+        for error in results.into_iter().filter_map(Result::err) {
+            tracing::debug!(%error, "could not update the tray's share items");
+        }
+    }
+}
+
+/// Handles a click on one of the share items; `false` when `id` is not one of them.
+pub fn on_menu_event(app: &AppHandle, id: &str) -> bool {
+    let Some(menu) = app.try_state::<ShareMenu>() else {
+        return false;
+    };
+    let server = Arc::clone(&menu.server);
+    let handle = app.clone();
+    if let Some(address) = id.strip_prefix(SHARE_ON) {
+        let Ok(address) = address.parse::<IpAddr>() else {
+            return true;
+        };
+        tauri::async_runtime::spawn(async move {
+            let request = ShareRequest { address, tls: true };
+            match share::start(&server, request).await {
+                Ok(status) => handle.state::<ShareMenu>().show(Some(&status.url)),
+                Err(error) => tracing::warn!(%error, "could not share on the network"),
+            }
+        });
+        return true;
+    }
+    match id {
+        STOP_SHARING => {
+            tauri::async_runtime::spawn(async move {
+                share::stop(&server).await;
+                handle.state::<ShareMenu>().show(None);
+            });
+        }
+        COPY_JOIN => {
+            tauri::async_runtime::spawn(async move {
+                if let Some(status) = share::status(&server).await {
+                    match handle.clipboard().write_text(status.join_url) {
+                        Ok(()) => {
+                            tracing::info!(url = %status.url, "join link copied to the clipboard")
+                        }
+                        Err(error) => tracing::warn!(%error, "could not copy the join link"),
+                    }
+                }
+            });
+        }
+        ROTATE_TOKEN => {
+            if let Err(error) = server.access.tokens.rotate() {
+                tracing::warn!(%error, "could not replace the access token");
+            }
+        }
+        _ => return false,
+    }
+    true
+}
