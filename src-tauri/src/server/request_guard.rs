@@ -63,7 +63,8 @@ impl RequestPolicy {
             "localhost".to_owned(),
             "[::1]".to_owned(),
         ];
-        if !host.is_loopback() && !host.is_unspecified() {
+        // The address listened on is an own origin even inside 127.0.0.0/8 (127.0.0.2).
+        if !host.is_unspecified() && !own_hosts.contains(&host_literal(host)) {
             own_hosts.push(host_literal(host));
         }
         for own in &own_hosts {
@@ -254,6 +255,19 @@ mod tests {
         assert!(!policy.origin_allowed("http://127.0.0.1:8001"));
         assert!(!policy.origin_allowed("https://evil.example"));
         assert!(!policy.origin_allowed("null"));
+    }
+
+    #[test]
+    fn a_listeners_own_origin_follows_its_address_and_scheme() {
+        let config = ServerConfig::default();
+        let other = "127.0.0.2".parse().expect("ip");
+        let plain = RequestPolicy::for_listener(&config, other, 9000, false);
+        assert!(plain.origin_allowed("http://127.0.0.2:9000"));
+        assert!(!plain.origin_allowed("https://127.0.0.2:9000"));
+        let secure = RequestPolicy::for_listener(&config, other, 9000, true);
+        assert!(secure.origin_allowed("https://127.0.0.2:9000"));
+        assert!(secure.origin_allowed("https://localhost:9000"));
+        assert!(!secure.origin_allowed("http://127.0.0.2:9000"));
     }
 
     #[test]
