@@ -32,8 +32,16 @@ async fn serve_until_signal(config: ServerConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let address = server.local_addr();
-    println!("tauri-ractor-websocket is listening on http://{address} (open it in a browser; Ctrl-C to stop)");
+    let url = server.base_url();
+    match server.access_token() {
+        Some(_) => println!(
+            "tauri-ractor-websocket is listening on {url} with token auth: open {url}/?token=<the \
+             token in the data directory's auth-token file> in a browser (Ctrl-C to stop)"
+        ),
+        None => println!(
+            "tauri-ractor-websocket is listening on {url} (open it in a browser; Ctrl-C to stop)"
+        ),
+    }
     let failure = server.failure();
     let outcome = tokio::select! {
         signal = wait_for_shutdown_signal() => Ok(signal),
