@@ -22,17 +22,40 @@ export function tokenProtocols(token) {
 
 /**
  * `fetchFn` that adds the Bearer header to requests for `httpBase` (and only those: the token
- * never goes to another server). Without a token, `fetchFn` itself.
+ * never goes to another server). `token` is the token, or a function that answers the current
+ * one (it changes after a rotation). Without a token, `fetchFn` itself.
  */
 export function withToken(fetchFn, httpBase, token) {
-  if (!httpBase || typeof token !== "string" || !TOKEN_RE.test(token)) return fetchFn;
+  const current = typeof token === "function" ? token : () => token;
+  if (!httpBase || (typeof token !== "function" && !(typeof token === "string" && TOKEN_RE.test(token)))) return fetchFn;
   return (input, init = {}) => {
     const target = typeof input === "string" ? input : input && input.url;
-    if (typeof target !== "string" || !(target === httpBase || target.startsWith(`${httpBase}/`))) {
+    const token = current();
+    if (
+      typeof token !== "string" ||
+      !TOKEN_RE.test(token) ||
+      typeof target !== "string" ||
+      !(target === httpBase || target.startsWith(`${httpBase}/`))
+    ) {
       return fetchFn(input, init);
     }
     const headers = new Headers(init.headers ?? {});
     headers.set("Authorization", `Bearer ${token}`);
     return fetchFn(input, { ...init, headers });
   };
+}
+
+/**
+ * After a 4003 in the desktop window: ask the app for its current token (Tauri command
+ * `access_token`). Answers the new token when it differs from `old`, else null (then the page
+ * stays stopped, as for any 4003).
+ */
+export async function freshToken(invoke, old) {
+  if (typeof invoke !== "function") return null;
+  try {
+    const token = await invoke("access_token");
+    return typeof token === "string" && TOKEN_RE.test(token) && token !== old ? token : null;
+  } catch {
+    return null;
+  }
 }

@@ -176,7 +176,8 @@ export class Connection {
 
     let socket;
     try {
-      const protocols = this.options.protocols ?? [];
+      const protocols =
+        (typeof this.options.protocols === "function" ? this.options.protocols() : this.options.protocols) ?? [];
       socket = protocols.length ? new this.options.WebSocket(url, protocols) : new this.options.WebSocket(url);
     } catch {
       // A malformed URL throws at once: like any failed attempt.

@@ -22,7 +22,7 @@ import {
   SERVER_NAME,
   serverPort,
 } from "./config.js";
-import { tokenProtocols, withToken } from "./auth.js";
+import { freshToken, tokenProtocols, withToken } from "./auth.js";
 import { Connection } from "./connection.js";
 import { connectUrl } from "./frames.js";
 import { makePoller } from "./poller.js";
@@ -43,7 +43,9 @@ import { createToasts } from "./views/toasts.js";
 
 const config = readConfig(window.__TRW_CONFIG__, location);
 // The desktop window's token (auth.js): on every request to its own server, and nowhere else.
-window.fetch = withToken(window.fetch.bind(window), config.httpBase, config.token);
+// It changes when the app rotates it (then the socket gets 4003 and the page asks for the new one).
+let accessToken = config.token;
+window.fetch = withToken(window.fetch.bind(window), config.httpBase, () => accessToken);
 const port = serverPort(config.wsUrl);
 const store = new ChatStore();
 let lastHealth = null;
@@ -72,7 +74,7 @@ const connection = new Connection({
   onClosed: ({ code, note }) => store.disconnected(note, String(code)),
   onStatus,
   WebSocket,
-  protocols: tokenProtocols(config.token),
+  protocols: () => tokenProtocols(accessToken),
   clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (id) => clearTimeout(id), now: () => Date.now() },
   foreignNote: `Port ${port} belongs to another program`,
 });
@@ -190,6 +192,18 @@ function onStatus(status) {
   }
   const halt = HALT_LINES[status.state];
   if (halt) store.note(halt[0], halt[1], status.state);
+  if (status.state === "unauthorized" && config.desktop) renewToken();
+}
+
+/** The desktop window after a 4003: the app's new token, then reconnect (see auth.js). */
+async function renewToken() {
+  const tauri = window.__TAURI__;
+  const invoke = tauri && tauri.core && tauri.core.invoke;
+  const token = await freshToken(invoke, accessToken);
+  if (!token) return;
+  accessToken = token;
+  store.note("The app's access token was replaced; reconnecting with the new one.", "info", "token-renewed");
+  connection.reconnect();
 }
 
 const pollingActive = () => connection.connected && document.visibilityState !== "hidden" && Boolean(config.httpBase);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { SUBPROTOCOL, tokenProtocols, withToken } from "../../ui/auth.js";
+import { freshToken, SUBPROTOCOL, tokenProtocols, withToken } from "../../ui/auth.js";
 import { readConfig } from "../../ui/config.js";
 import { addressLabel, parseShareState, shareSummary } from "../../ui/share.js";
 
@@ -44,6 +44,28 @@ describe("the desktop window's token", () => {
       ["https://elsewhere.example/x", null],
     ]);
     assert.equal(withToken(fetchFn, "http://127.0.0.1:8000", null), fetchFn);
+  });
+});
+
+describe("after a rotation", () => {
+  it("the fetch wrapper follows the current token", async () => {
+    let token = TOKEN;
+    const seen = [];
+    const fetchFn = async (input, init = {}) => seen.push(new Headers(init.headers ?? {}).get("Authorization"));
+    const authorized = withToken(fetchFn, "http://127.0.0.1:8000", () => token);
+    await authorized("http://127.0.0.1:8000/health");
+    token = "f".repeat(64);
+    await authorized("http://127.0.0.1:8000/health");
+    assert.deepEqual(seen, [`Bearer ${TOKEN}`, `Bearer ${"f".repeat(64)}`]);
+  });
+
+  it("the window takes the app's new token, and only a new one", async () => {
+    const newer = "a".repeat(64);
+    assert.equal(await freshToken(async (command) => (command === "access_token" ? newer : null), TOKEN), newer);
+    assert.equal(await freshToken(async () => TOKEN, TOKEN), null, "the same token: stay stopped");
+    assert.equal(await freshToken(async () => null, TOKEN), null);
+    assert.equal(await freshToken(async () => { throw new Error("no such command"); }, TOKEN), null);
+    assert.equal(await freshToken(undefined, TOKEN), null, "a browser tab has no app to ask");
   });
 });
 

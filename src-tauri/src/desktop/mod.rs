@@ -70,7 +70,10 @@ pub fn run(cli: Cli) -> ExitCode {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
-        .invoke_handler(tauri::generate_handler![notifications::notify])
+        .invoke_handler(tauri::generate_handler![
+            notifications::notify,
+            share::access_token
+        ])
         .on_window_event(|window, event| {
             notifications::log_focus_change(window, event);
             close_to_tray::on_window_event(window, event);
@@ -131,6 +134,7 @@ fn setup(app: &mut App, cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     app.manage(notifications::Notifications::load(app.handle()));
     app.manage(close_to_tray::CloseToTray::load(app.handle()));
     app.manage(log_folder::LogFile(cli.log_file.clone()));
+    app.manage(share::ServerAccess(Arc::clone(&state)));
     let page = window::PageConfig::new(&server, notice.as_deref());
     if !cli.minimized {
         window::open(app, &page)?;

@@ -16,11 +16,28 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use tauri::menu::{IsMenuItem, MenuItem};
-use tauri::{App, AppHandle, Manager, Wry};
+use tauri::{App, AppHandle, Manager, State, Wry};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
+use crate::config::AuthMode;
 use crate::server::access::share::{self, ShareRequest};
 use crate::server::AppState;
+
+/// The server's state, for the `access_token` command.
+pub struct ServerAccess(pub Arc<AppState>);
+
+/// The window's `access_token` command: the current token when the main listener wants one.
+///
+/// The window gets the token in `__TRW_CONFIG__` at start; after a rotation its socket is
+/// closed with 4003 and the page asks here for the new one, then reconnects by itself (the app
+/// handing over its own new token is not the "someone else's token" case 4003 guards).
+#[tauri::command]
+pub fn access_token(server: State<'_, ServerAccess>) -> Option<String> {
+    let app = &server.0;
+    (app.config.access.auth_mode(app.config.host) == AuthMode::Token)
+        .then(|| app.access.tokens.token().ok())
+        .flatten()
+}
 
 const SHARE_ON: &str = "share-on:";
 const COPY_JOIN: &str = "share-copy-join-link";
