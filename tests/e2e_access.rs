@@ -84,10 +84,15 @@ async fn scenario(session: &fantoccini::Client, port: u16, token: &str) -> Resul
         return Err(format!("/api/actors without a token: {}", refused.status()).into());
     }
 
+    // A tab without the token: the page is served, its socket is refused, and it says why.
+    session.goto(&format!("http://127.0.0.1:{port}/")).await?;
+    let page = ChatPage { session };
+    page.wait_for_system_line("This server wants its access token")
+        .await?;
+
     session
         .goto(&format!("http://127.0.0.1:{port}/?token={token}"))
         .await?;
-    let page = ChatPage { session };
     page.wait_for_state("connected").await?;
 
     let location = session.current_url().await?;

@@ -193,6 +193,31 @@ function onStatus(status) {
   const halt = HALT_LINES[status.state];
   if (halt) store.note(halt[0], halt[1], status.state);
   if (status.state === "unauthorized" && config.desktop) renewToken();
+  if (status.state === "gone" && !connection.everConnected) explainRefusal();
+}
+
+/**
+ * A server that answers but never lets the socket in may want its access token (a 401 before
+ * the upgrade is invisible to a WebSocket): ask an API path once and say so.
+ */
+let refusalExplained = false;
+async function explainRefusal() {
+  if (refusalExplained || !config.httpBase) return;
+  refusalExplained = true;
+  try {
+    const response = await fetch(`${config.httpBase}/api/actors`, { cache: "no-store" });
+    if (response.status === 401) {
+      store.note(
+        "This server wants its access token. Open the join link (…/?token=…) from the machine that shares it, once; the page then remembers it.",
+        "error",
+        "token-needed"
+      );
+    } else {
+      refusalExplained = false;
+    }
+  } catch {
+    refusalExplained = false;
+  }
 }
 
 /** The desktop window after a 4003: the app's new token, then reconnect (see auth.js). */
