@@ -517,3 +517,62 @@ async fn sharing_opens_a_second_listener_that_wants_the_token_and_stopping_close
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The binary, configured from the environment: `TRW_TLS=self-signed` makes a certificate in
+/// `TRW_DATA_DIR`, logs its SHA-256 fingerprint (and never the token), and serves wss with it.
+#[tokio::test]
+async fn self_signed_tls_from_the_environment_keeps_its_certificate_and_logs_its_fingerprint() {
+    let dir = temp_dir("binary-tls");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port");
+    let log = dir.join("server.log");
+    let out = std::fs::File::create(&log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tauri-ractor-websocket"))
+        .env("TRW_HEADLESS", "1")
+        .env("TRW_PORT", port.to_string())
+        .env("TRW_TLS", "self-signed")
+        .env("TRW_AUTH", "token")
+        .env("TRW_DATA_DIR", &dir)
+        .env("RUST_LOG", "info")
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start the binary");
+    let cert_file = dir.join("tls/self-signed-127.0.0.1.pem");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !(cert_file.exists() && tokio::net::TcpStream::connect(addr).await.is_ok()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let cert = std::fs::read_to_string(&cert_file).expect("the kept certificate");
+    let token = read_token(&dir);
+    let welcome = wss_welcome(addr, &cert, Some(&token)).await;
+    assert_eq!(welcome["type"], "welcome");
+
+    // SIGTERM: a graceful stop, so the log is complete.
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    let output = std::fs::read_to_string(&log).expect("the log");
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).expect("PEM");
+    let fingerprint = tauri_ractor_websocket::server::access::tls::fingerprint(der.as_ref());
+    assert!(
+        output.contains(&fingerprint),
+        "the fingerprint {fingerprint} is logged:\n{output}"
+    );
+    assert!(
+        !output.contains(&token),
+        "the token is never logged:\n{output}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -14,6 +14,8 @@
 //!    same `xdg-open` lookup a real desktop uses. The test's throwaway XDG directories make a
 //!    headless Chromium the default browser, and the tab it opens connects to the app's server;
 //! 6. clicking "Quit" shuts the app down gracefully (exit 0, "server stopped").
+//!
+//! A second test clicks "Share on 127.0.0.2 (configured)" and "Stop sharing" (issue 12).
 #![cfg(feature = "desktop")]
 
 mod support {
