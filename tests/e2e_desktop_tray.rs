@@ -354,6 +354,41 @@ async fn share_on_this_network_from_the_tray_and_stop_sharing() {
             }
         })
         .await?;
+        // The tray follows a share started and stopped from the page's panel (over HTTP).
+        let api = format!("http://127.0.0.1:{port}/api/share");
+        support::webdriver::http_client()
+            .post(&api)
+            .json(&serde_json::json!({"address": "127.0.0.2", "tls": false}))
+            .send()
+            .await?
+            .error_for_status()?;
+        wait_until("the tray to show the page's share", UI_TIMEOUT, || async {
+            let items = menu_items(&menu)?;
+            if items
+                .keys()
+                .any(|label| label.starts_with("Shared at http://127.0.0.2:"))
+            {
+                Ok(())
+            } else {
+                Err(format!("menu items: {:?}", items.keys()).into())
+            }
+        })
+        .await?;
+        support::webdriver::http_client()
+            .post(format!("{api}/stop"))
+            .send()
+            .await?
+            .error_for_status()?;
+        wait_until("the tray to show the share stopped", UI_TIMEOUT, || async {
+            let items = menu_items(&menu)?;
+            if items.contains_key("Not shared on the network") {
+                Ok(())
+            } else {
+                Err(format!("menu items: {:?}", items.keys()).into())
+            }
+        })
+        .await?;
+
         let output = std::fs::read_to_string(&log).unwrap_or_default();
         if output.contains(&token) {
             return Err("the token appears in the log".into());

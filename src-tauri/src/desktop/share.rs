@@ -9,8 +9,9 @@
 //! | New access token | rotates the token: connections that used the old one get 4003 |
 //!
 //! The work itself is the server's ([`crate::server::access::share`]); the page's "Share"
-//! panel does the same through `/api/share`. Menu actions run on Tauri's async runtime, and
-//! the labels are updated from there (Tauri forwards GUI calls to the main thread).
+//! panel does the same through `/api/share`. Menu actions run on Tauri's async runtime; the
+//! labels follow the share's changes from either side ([`ShareMenu::follow`]; Tauri forwards
+//! GUI calls to the main thread).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -99,6 +100,23 @@ impl ShareMenu {
         items
     }
 
+    /// Keeps the share items in step with the share, whoever starts or stops it (these items
+    /// or the page's Share panel). Runs until the app exits.
+    pub fn follow(app: AppHandle) {
+        let Some(menu) = app.try_state::<ShareMenu>() else {
+            return;
+        };
+        let mut changes = menu.server.access.share.subscribe();
+        tauri::async_runtime::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let shared_at = changes.borrow_and_update().clone();
+                if let Some(menu) = app.try_state::<ShareMenu>() {
+                    menu.show(shared_at.as_deref());
+                }
+            }
+        });
+    }
+
     fn show(&self, shared_at: Option<&str>) {
         let text = match shared_at {
             Some(url) => format!("Shared at {url}"),
@@ -128,9 +146,8 @@ pub fn on_menu_event(app: &AppHandle, id: &str) -> bool {
         };
         tauri::async_runtime::spawn(async move {
             let request = ShareRequest { address, tls: true };
-            match share::start(&server, request).await {
-                Ok(status) => handle.state::<ShareMenu>().show(Some(&status.url)),
-                Err(error) => tracing::warn!(%error, "could not share on the network"),
+            if let Err(error) = share::start(&server, request).await {
+                tracing::warn!(%error, "could not share on the network");
             }
         });
         return true;
@@ -139,7 +156,6 @@ pub fn on_menu_event(app: &AppHandle, id: &str) -> bool {
         STOP_SHARING => {
             tauri::async_runtime::spawn(async move {
                 share::stop(&server).await;
-                handle.state::<ShareMenu>().show(None);
             });
         }
         COPY_JOIN => {

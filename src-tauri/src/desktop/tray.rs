@@ -85,6 +85,7 @@ pub fn install(app: &App, url: &str, connections: usize, share: ShareMenu) -> ta
         menu.insert(item, quit_position + offset)?;
     }
     app.manage(share);
+    ShareMenu::follow(app.handle().clone());
     TrayIconBuilder::with_id("main")
         .icon(app_icon())
         .tooltip(format!("tauri-ractor-websocket — {url}"))

@@ -89,10 +89,29 @@ struct Shared {
     fingerprint: Option<String>,
 }
 
-/// The share in force, if any.
-#[derive(Debug, Default)]
+/// The share in force, if any, and who wants to know when it changes.
+#[derive(Debug)]
 pub struct ShareControl {
     current: tokio::sync::Mutex<Option<Shared>>,
+    /// The share's URL (without the token), or `None`: the tray follows it, whoever started or
+    /// stopped the share (the tray itself or the page).
+    changes: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl Default for ShareControl {
+    fn default() -> Self {
+        Self {
+            current: tokio::sync::Mutex::default(),
+            changes: tokio::sync::watch::Sender::new(None),
+        }
+    }
+}
+
+impl ShareControl {
+    /// Follows the share's URL (`None` when not sharing).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.changes.subscribe()
+    }
 }
 
 /// The machine's addresses one could share on: every interface address but loopback and IPv6
@@ -207,6 +226,10 @@ pub async fn start(app: &Arc<AppState>, request: ShareRequest) -> Result<ShareSt
         "sharing on this network (token auth on)"
     );
     *current = Some(shared);
+    app.access
+        .share
+        .changes
+        .send_replace(Some(status.url.clone()));
     Ok(status)
 }
 
@@ -217,6 +240,7 @@ pub async fn stop(app: &AppState) -> bool {
         return false;
     };
     shared.listener.closing.cancel();
+    app.access.share.changes.send_replace(None);
     tracing::info!(url = %shared.listener.base_url(), "stopped sharing on this network");
     true
 }
