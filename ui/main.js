@@ -193,7 +193,12 @@ function onStatus(status) {
   const halt = HALT_LINES[status.state];
   if (halt) store.note(halt[0], halt[1], status.state);
   if (status.state === "unauthorized" && config.desktop) renewToken();
-  if (status.state === "gone" && !connection.everConnected) explainRefusal();
+  // Never let in: a browser tab may lack its cookie; a window re-created after a rotation starts
+  // with the old token (the app has the new one).
+  if (status.state === "gone" && !connection.everConnected) {
+    if (config.desktop) renewToken();
+    else explainRefusal();
+  }
 }
 
 /**
