@@ -381,6 +381,24 @@ async fn tls_with_a_certificate_made_by_the_test_serves_wss_and_refuses_plain_ws
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `listening` of `/api/about`.
+async fn listening(main: SocketAddr) -> Vec<String> {
+    let about: Value = http()
+        .get(format!("http://{main}/api/about"))
+        .send()
+        .await
+        .expect("GET /api/about")
+        .json()
+        .await
+        .expect("JSON");
+    about["listening"]
+        .as_array()
+        .expect("listening")
+        .iter()
+        .map(|address| address.as_str().expect("an address").to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn sharing_opens_a_second_listener_that_wants_the_token_and_stopping_closes_it() {
     let dir = temp_dir("share");
@@ -427,6 +445,11 @@ async fn sharing_opens_a_second_listener_that_wants_the_token_and_stopping_close
         .expect("JSON");
     let port = u16::try_from(shared["port"].as_u64().expect("port")).expect("a port");
     let shared_addr = SocketAddr::new(OTHER_NETWORK, port);
+    assert_eq!(
+        listening(main).await,
+        vec![main.to_string(), shared_addr.to_string()],
+        "/api/about lists the share listener while it is open"
+    );
     let token = read_token(&dir);
     assert_eq!(
         shared["join_url"],
@@ -511,6 +534,7 @@ async fn sharing_opens_a_second_listener_that_wants_the_token_and_stopping_close
     assert_eq!(code, CloseCode::Away);
     let gone = tokio::net::TcpStream::connect(shared_addr).await;
     assert!(gone.is_err(), "the shared listener is closed");
+    assert_eq!(listening(main).await, vec![main.to_string()]);
     local.send_chat("still here").await;
     let echo = local.next_of_type("message").await;
     assert_eq!(echo["text"], "still here");

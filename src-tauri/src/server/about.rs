@@ -1,8 +1,9 @@
 //! `GET /api/about`: what this server is and where it keeps things, for the page's About panel
 //! and for bug reports ("Copy diagnostics").
 //!
-//! Everything here is known at start, except the uptime: the handler only reads the state, takes
-//! no lock and asks no actor, so it answers even when the actors are busy.
+//! Everything here is known at start, except the uptime and the share listener: the handler reads
+//! the state and the share's short-held lock, and asks no actor, so it answers even when the
+//! actors are busy.
 
 use std::sync::Arc;
 
@@ -23,7 +24,8 @@ pub struct About {
     data_dir: Option<String>,
     /// The log file being written (`--log-file`, or the desktop app's default one).
     log_file: Option<String>,
-    /// The addresses the server accepts connections on, as `ip:port`.
+    /// The addresses the server accepts connections on, as `ip:port`: the main listener's, then
+    /// the "Share on this network" listener's while a share is open.
     listening: Vec<String>,
     uptime_ms: u64,
     /// The soft open-file limit in force (raised to the hard limit at start).
@@ -33,6 +35,10 @@ pub struct About {
 }
 
 pub async fn about(State(app): State<Arc<AppState>>) -> Json<About> {
+    let mut listening: Vec<String> = app.listening.iter().map(ToString::to_string).collect();
+    if let Some(share) = super::access::share::status(&app).await {
+        listening.push(std::net::SocketAddr::new(share.address, share.port).to_string());
+    }
     let path =
         |path: &Option<std::path::PathBuf>| path.as_ref().map(|path| path.display().to_string());
     Json(About {
@@ -40,7 +46,7 @@ pub async fn about(State(app): State<Arc<AppState>>) -> Json<About> {
         instance: app.instance.clone(),
         data_dir: path(&app.config.data_dir),
         log_file: path(&app.config.log_file),
-        listening: app.listening.iter().map(ToString::to_string).collect(),
+        listening,
         uptime_ms: u64::try_from(app.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         open_file_limit: app.open_file_limit,
         connection_cap: app.max_connections,
