@@ -1,6 +1,7 @@
 //! The real binary, as a user runs it: `--headless`, a taken port, SIGTERM with clients attached.
 
 mod support {
+    pub mod data_dir;
     pub mod ws_client;
 }
 
@@ -24,6 +25,7 @@ fn free_port() -> u16 {
 async fn spawn_headless(port: u16) -> Child {
     let child = Command::new(APP)
         .args(["--headless", "--port", &port.to_string()])
+        .env("TRW_DATA_DIR", support::data_dir::fresh("binary-cli"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -59,6 +61,7 @@ fn a_taken_port_is_a_clear_error_and_a_non_zero_exit() {
 
     let output = Command::new(APP)
         .args(["--headless", "--port", &port.to_string()])
+        .env("TRW_DATA_DIR", support::data_dir::fresh("port-taken"))
         .output()
         .expect("run the binary");
     assert!(!output.status.success(), "must not run on silently");
@@ -82,6 +85,7 @@ fn every_flag_can_come_from_the_environment() {
         .env("TRW_HEADLESS", "1")
         .env("TRW_PORT", port.to_string())
         .env("TRW_HOST", "127.0.0.1")
+        .env("TRW_DATA_DIR", support::data_dir::fresh("env-flags"))
         .output()
         .expect("run the binary");
     assert!(!output.status.success());

@@ -8,6 +8,7 @@
 //! unless `TRW_REQUIRE_E2E=1`.
 
 mod support {
+    pub mod data_dir;
     pub mod webdriver;
 }
 

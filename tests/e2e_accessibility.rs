@@ -21,6 +21,7 @@
 //! under `TRW_REQUIRE_E2E=1`).
 
 mod support {
+    pub mod data_dir;
     pub mod webdriver;
 }
 
@@ -56,7 +57,9 @@ impl Server {
     async fn start() -> Result<Server> {
         let port = free_port();
         let mut command = Command::new(APP);
-        command.args(["--headless", "--port", &port.to_string()]);
+        command
+            .args(["--headless", "--port", &port.to_string()])
+            .env("TRW_DATA_DIR", support::data_dir::fresh("a11y"));
         let mut process = Process::spawn(&format!("a11y-server-{port}"), command)?;
         let health = format!("http://127.0.0.1:{port}/health");
         process

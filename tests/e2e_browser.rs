@@ -12,6 +12,7 @@
 //! print "skipped: ..." and pass, unless `TRW_REQUIRE_E2E=1`.
 
 mod support {
+    pub mod data_dir;
     pub mod webdriver;
 }
 
@@ -41,6 +42,7 @@ impl Server {
         let mut command = Command::new(APP);
         command
             .args(["--headless", "--port", &port.to_string()])
+            .env("TRW_DATA_DIR", support::data_dir::fresh("e2e-browser"))
             .env("RUST_LOG", "info");
         let mut process = Process::spawn(&format!("server-{port}"), command)?;
         process

@@ -19,6 +19,7 @@
 #![cfg(feature = "desktop")]
 
 mod support {
+    pub mod data_dir;
     pub mod webdriver;
 }
 mod desktop;
@@ -134,6 +135,7 @@ async fn the_tray_menu_shows_the_live_count_and_quits_gracefully() {
     let err = out.try_clone().expect("clone the log file");
     let child = Command::new(APP)
         .env("TRW_PORT", port.to_string())
+        .env("TRW_DATA_DIR", support::data_dir::fresh("desktop-tray"))
         .env("RUST_LOG", "info")
         .envs(browser.env())
         .stdin(Stdio::null())

@@ -25,6 +25,7 @@
 //!    stops it again.
 
 mod support {
+    pub mod data_dir;
     pub mod webdriver;
 }
 

@@ -17,6 +17,7 @@
 #![cfg(feature = "desktop")]
 
 mod support {
+    pub mod data_dir;
     pub mod webdriver;
 }
 mod desktop;

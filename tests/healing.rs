@@ -4,6 +4,7 @@
 //! `test-hooks` feature: `cargo test --features test-hooks --test healing`.
 
 mod support {
+    pub mod data_dir;
     pub mod ws_client;
 }
 
@@ -408,6 +409,7 @@ async fn the_headless_binary_exits_non_zero_when_the_server_cannot_heal() {
         .expect("an ephemeral port");
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tauri-ractor-websocket"))
         .args(["--headless", "--port", &port.to_string()])
+        .env("TRW_DATA_DIR", support::data_dir::fresh("healing"))
         .env("TRW_MAX_ROOM_RESTARTS", "1")
         .env("TRW_ROOM_RESTART_WINDOW_SECS", "3600")
         .env("RUST_LOG", "error")

@@ -4,6 +4,7 @@
 //! Every count is bounded, and every wait ends at a generous deadline.
 
 mod support {
+    pub mod data_dir;
     pub mod raw_http;
     pub mod ws_client;
 }
@@ -104,7 +105,7 @@ fn free_port() -> u16 {
 
 /// The headless binary with `flags`, once `/health` answers.
 async fn spawn_headless(port: u16, flags: &[&str]) -> Child {
-    let data_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("http-hygiene-data");
+    let data_dir = support::data_dir::fresh("http-hygiene");
     let child = Command::new(APP)
         .args(["--headless", "--port", &port.to_string()])
         .args(flags)

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueEnum};
 
-use crate::config::{AccessConfig, AuthMode, ServerConfig, TlsMode};
+use crate::config::{AccessConfig, AuthMode, Durability, ServerConfig, StorageConfig, TlsMode};
 
 /// The port used when neither `--port` nor `TRW_PORT` is given.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -82,8 +82,8 @@ pub struct Cli {
     #[arg(long, env = "TRW_ROOM_HISTORY_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub room_history_bytes: Option<u64>,
 
-    /// Bytes of history all rooms keep together; over it the largest room gives way
-    /// [default: 67108864 (64 MiB)].
+    /// Bytes of history all rooms keep together in memory (with --in-memory); over it the
+    /// largest room gives way [default: 67108864 (64 MiB)].
     #[arg(long, env = "TRW_HISTORY_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub history_bytes: Option<u64>,
 
@@ -187,6 +187,22 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub share_addresses: Vec<IpAddr>,
+
+    /// Keep rooms' history in memory only: nothing is written to the data directory and the
+    /// history is gone when the app stops. In the variable, 1/true/yes/on mean yes.
+    #[arg(long, env = "TRW_IN_MEMORY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub in_memory: bool,
+
+    /// normal: a crash or kill -9 loses no acknowledged message, a power cut may lose the last
+    /// ones; full: every message is synced to the disk before it is acknowledged
+    /// [default: normal].
+    #[arg(long, env = "TRW_DURABILITY", value_enum)]
+    pub durability: Option<DurabilityArg>,
+
+    /// Delete stored messages older than this many days [default: keep them, within --history
+    /// and --room-history-bytes].
+    #[arg(long, env = "TRW_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
 }
 
 /// `--tls` values.
@@ -194,6 +210,13 @@ pub struct Cli {
 pub enum TlsChoice {
     SelfSigned,
     Off,
+}
+
+/// The values of `--durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityArg {
+    Normal,
+    Full,
 }
 
 impl Cli {
@@ -249,6 +272,7 @@ impl Cli {
             data_dir: self.data_dir(),
             log_file: self.log_file.clone(),
             access: self.access_config(),
+            storage: self.storage_config(),
             ..defaults
         }
     }
@@ -284,6 +308,18 @@ impl Cli {
             rotate_token: self.rotate_token,
             tls,
             share_addresses: self.share_addresses.clone(),
+        }
+    }
+
+    /// `--in-memory`, `--durability`, `--retention-days`.
+    fn storage_config(&self) -> StorageConfig {
+        StorageConfig {
+            in_memory: self.in_memory,
+            durability: match self.durability {
+                Some(DurabilityArg::Full) => Durability::Full,
+                Some(DurabilityArg::Normal) | None => Durability::Normal,
+            },
+            retention_days: self.retention_days,
         }
     }
 
@@ -411,6 +447,41 @@ mod tests {
         assert_eq!(self_signed.access.auth, None);
         assert!(Cli::try_parse_from(["tauri-ractor-websocket", "--tls-cert", "c.pem"]).is_err());
         assert!(Cli::try_parse_from(["tauri-ractor-websocket", "--auth", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn storage_flags_reach_the_config() {
+        let config = Cli::try_parse_from([
+            "tauri-ractor-websocket",
+            "--in-memory",
+            "--durability",
+            "full",
+            "--retention-days",
+            "30",
+            "--data-dir",
+            "/tmp/trw-x",
+        ])
+        .expect("valid flags")
+        .server_config();
+        assert_eq!(
+            config.storage,
+            StorageConfig {
+                in_memory: true,
+                durability: Durability::Full,
+                retention_days: Some(30),
+            }
+        );
+        assert_eq!(config.data_dir, Some(PathBuf::from("/tmp/trw-x")));
+        let defaults = Cli::try_parse_from(["tauri-ractor-websocket"])
+            .expect("no flags")
+            .server_config()
+            .storage;
+        assert_eq!(defaults, StorageConfig::default());
+        assert!(!defaults.in_memory, "the SQLite log is on by default");
+        assert!(
+            Cli::try_parse_from(["tauri-ractor-websocket", "--durability", "sometimes"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["tauri-ractor-websocket", "--retention-days", "0"]).is_err());
     }
 
     #[test]

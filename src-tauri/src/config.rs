@@ -1,5 +1,9 @@
 //! Server settings, with the defaults of the Python original where it had one.
 
+mod storage;
+
+pub use storage::{Durability, StorageConfig};
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -83,6 +87,8 @@ pub struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Access tokens and TLS (see [`access`]).
     pub access: AccessConfig,
+    /// The room log: SQLite in `data_dir` unless in memory (see [`StorageConfig`]).
+    pub storage: StorageConfig,
     /// Test-only hooks (`--features test-hooks`, never in a release build).
     #[cfg(feature = "test-hooks")]
     pub test_hooks: TestHooks,
@@ -127,6 +133,7 @@ impl Default for ServerConfig {
             data_dir: None,
             log_file: None,
             access: AccessConfig::default(),
+            storage: StorageConfig::default(),
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(60),
             max_pending_connections: None,

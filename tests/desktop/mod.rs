@@ -197,7 +197,9 @@ pub fn app_capabilities() -> Result<Capabilities> {
 /// `remove` lists environment variables the app must not inherit.
 pub fn spawn_app(name: &str, env: &[(&str, String)], remove: &[&str]) -> Result<Process> {
     let mut command = Command::new(APP);
-    command.env("RUST_LOG", "info");
+    command
+        .env("RUST_LOG", "info")
+        .env("TRW_DATA_DIR", crate::support::data_dir::fresh(name));
     for (key, value) in env {
         command.env(key, value);
     }
@@ -244,6 +246,7 @@ pub fn run_to_exit(
     let mut command = Command::new(APP);
     command
         .env("RUST_LOG", "info")
+        .env("TRW_DATA_DIR", crate::support::data_dir::fresh(name))
         .stdin(std::process::Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file);

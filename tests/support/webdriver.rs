@@ -240,6 +240,12 @@ impl Process {
         .into())
     }
 
+    /// SIGKILL at once (a crash, a power cut of the process), and reap it.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, wait up to 5 s, then SIGKILL.
     pub fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
@@ -292,6 +298,11 @@ impl Driver {
         command
             .args(["--port", &port.to_string()])
             .args(["--native-port", &native_port.to_string()]);
+        // The app it launches gets a data directory of its own (unless the test names one).
+        command.env(
+            "TRW_DATA_DIR",
+            crate::support::data_dir::fresh(&format!("window-{port}")),
+        );
         for (key, value) in env {
             command.env(key, value);
         }

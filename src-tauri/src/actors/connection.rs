@@ -35,9 +35,12 @@ use super::outbox::Outbox;
 use super::rate_limit::TokenBucket;
 use super::room::{unix_millis, PendingPost, Post, RoomMsg, LOBBY};
 use crate::metrics::{ActorCall, ConnectionStats, Metrics};
+use crate::protocol::history::HISTORY_DEFAULT_LIMIT;
 use crate::protocol::{
     decode_client_text, ClientMessage, CloseCode, ErrorCode, Resume, ServerMessage,
 };
+use crate::room_log::history::{read_page, HistoryQuery};
+use crate::room_log::LogStore;
 
 /// Frames from one client that may wait in its actor's (or its rooms') mailbox at once.
 pub const INBOUND_IN_FLIGHT: usize = 32;
@@ -92,6 +95,8 @@ pub struct ConnectionArgs {
     pub call_timeout: Duration,
     pub stats: Arc<ConnectionStats>,
     pub metrics: Arc<Metrics>,
+    /// The room log, read directly for `history` requests.
+    pub store: Arc<dyn LogStore>,
 }
 
 /// The actor's data, owned by its task.
@@ -110,6 +115,7 @@ pub struct ConnectionState {
     strikes: u32,
     call_timeout: Duration,
     metrics: Arc<Metrics>,
+    store: Arc<dyn LogStore>,
 }
 
 /// The behaviour of a connection actor.
@@ -157,6 +163,7 @@ impl Actor for ConnectionActor {
             strikes: 0,
             call_timeout: args.call_timeout,
             metrics: args.metrics,
+            store: args.store,
         })
     }
 
@@ -260,7 +267,53 @@ impl ConnectionState {
             }
             ClientMessage::Leave { room } => self.leave(&room),
             ClientMessage::Direct { to, text } => self.direct(to, text).await,
+            ClientMessage::History {
+                room,
+                before,
+                limit,
+            } => self.history(room, before, limit, permit),
         }
+    }
+
+    /// A page of older history, read from the log by a task (the actor goes on with the
+    /// client's next frames). The task holds the frame's inbound permit, so a client cannot
+    /// have more than [`INBOUND_IN_FLIGHT`] reads going at once.
+    fn history(
+        &self,
+        room: String,
+        before: Option<u64>,
+        limit: Option<u64>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        if !self.rooms.contains_key(&room) {
+            return self.reply_error(
+                ErrorCode::NotInRoom,
+                format!("join #{room} before asking for its history"),
+            );
+        }
+        let limit = limit.map_or(HISTORY_DEFAULT_LIMIT, |limit| {
+            usize::try_from(limit).unwrap_or(usize::MAX)
+        });
+        let query = HistoryQuery::Before(before.unwrap_or(u64::MAX));
+        let store = Arc::clone(&self.store);
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let frame = match read_page(store.as_ref(), &room, query, limit).await {
+                Ok(Some(page)) => page,
+                Ok(None) => ServerMessage::error(
+                    ErrorCode::Unavailable,
+                    format!("#{room} has no history yet; try again"),
+                )
+                .to_json(),
+                Err(error) => ServerMessage::error(
+                    ErrorCode::Unavailable,
+                    format!("could not read the history of #{room}: {error}; try again"),
+                )
+                .to_json(),
+            };
+            outbox.deliver_text(frame.into());
+        });
     }
 
     async fn chat(&mut self, room: String, text: String, permit: OwnedSemaphorePermit) {

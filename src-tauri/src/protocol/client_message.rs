@@ -31,10 +31,20 @@ pub enum ClientMessage {
     Leave { room: String },
     /// A private message to one connection.
     Direct { to: u64, text: String },
+    /// Older history of a room the connection is in: up to `limit` numbered frames with
+    /// `seq < before` (the newest ones without `before`). Answered with a `history` frame.
+    History {
+        room: String,
+        #[serde(default)]
+        before: Option<u64>,
+        #[serde(default)]
+        limit: Option<u64>,
+    },
 }
 
 /// Every `type` a client may send, for error messages.
-pub const CLIENT_MESSAGE_TYPES: [&str; 5] = ["chat", "rename", "join", "leave", "direct"];
+pub const CLIENT_MESSAGE_TYPES: [&str; 6] =
+    ["chat", "rename", "join", "leave", "direct", "history"];
 
 fn lobby() -> String {
     LOBBY.to_owned()

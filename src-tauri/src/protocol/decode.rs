@@ -99,6 +99,23 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, DecodeError> {
         ClientMessage::Leave { room } => ClientMessage::Leave {
             room: room_name(&room)?,
         },
+        ClientMessage::History {
+            room,
+            before,
+            limit,
+        } => ClientMessage::History {
+            room: room_name(&room)?,
+            before,
+            limit: match limit {
+                Some(limit) if limit == 0 || limit > super::history::HISTORY_MAX_LIMIT as u64 => {
+                    return Err(DecodeError::new(
+                        ErrorCode::InvalidJson,
+                        format!("limit must be 1 to {}", super::history::HISTORY_MAX_LIMIT),
+                    ))
+                }
+                limit => limit,
+            },
+        },
     })
 }
 
@@ -128,6 +145,34 @@ pub fn checked_text(text: &str) -> Result<String, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_requests_decode_and_their_limit_is_bounded() {
+        assert_eq!(
+            decode_client_text(r#"{"type":"history","room":"dev","before":40,"limit":50}"#),
+            Ok(ClientMessage::History {
+                room: "dev".into(),
+                before: Some(40),
+                limit: Some(50)
+            })
+        );
+        assert_eq!(
+            decode_client_text(r#"{"type":"history","room":"dev"}"#),
+            Ok(ClientMessage::History {
+                room: "dev".into(),
+                before: None,
+                limit: None
+            })
+        );
+        for bad in [
+            r#"{"type":"history","room":"dev","limit":0}"#,
+            r#"{"type":"history","room":"dev","limit":201}"#,
+            r#"{"type":"history","room":"dev","before":-1}"#,
+            r#"{"type":"history","room":"no such room!"}"#,
+        ] {
+            assert!(decode_client_text(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn json_chat_decodes() {

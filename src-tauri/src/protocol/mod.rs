@@ -9,6 +9,7 @@ mod client_message;
 mod close_code;
 mod decode;
 mod frame_template;
+pub mod history;
 pub mod names;
 pub mod resume;
 mod server_message;
@@ -19,6 +20,7 @@ pub use client_message::{ClientMessage, CLIENT_MESSAGE_TYPES};
 pub use close_code::CloseCode;
 pub use decode::{decode_client_text, DecodeError};
 pub use frame_template::{FrameTemplate, SEQ_PLACEHOLDER};
+pub use history::HistoryPage;
 pub use resume::Resume;
 pub use server_message::{
     ErrorCode, Level, MemberView, MessageKind, NoticeEvent, NotificationSource, ServerMessage,

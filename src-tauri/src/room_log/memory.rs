@@ -301,6 +301,22 @@ impl LogStore for MemoryStore {
         ready(Ok(log)).boxed()
     }
 
+    fn find<'a>(&'a self, room: &'a str) -> LogFuture<'a, Option<Arc<dyn RoomLog>>> {
+        let epoch = lock(&self.shared)
+            .rooms
+            .get(room)
+            .map(|history| history.epoch.clone());
+        let log = epoch.map(|epoch| {
+            let log: Arc<dyn RoomLog> = Arc::new(MemoryRoomLog {
+                room: room.to_owned(),
+                epoch,
+                shared: Arc::clone(&self.shared),
+            });
+            log
+        });
+        ready(Ok(log)).boxed()
+    }
+
     fn delete<'a>(&'a self, room: &'a str) -> LogFuture<'a, ()> {
         let mut shared = lock(&self.shared);
         if let Some(history) = shared.rooms.remove(room) {

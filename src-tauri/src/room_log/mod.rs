@@ -7,9 +7,10 @@
 //! This trait is the seam of the next two steps, and is shaped for them:
 //!
 //! - **In memory** ([`MemoryStore`], today): a map of ring buffers bounded in frames and bytes.
-//! - **SQLite** (next): one writer thread per process with group commit. [`RoomLog::append`]
-//!   takes a *batch*, so the posts that reach a room while its previous batch is being written
-//!   share one transaction, and the future resolves only after the commit.
+//! - **SQLite** ([`SqliteStore`], the default of the app): one writer thread per process with
+//!   group commit. [`RoomLog::append`] takes a *batch*, so the posts that reach a room while its
+//!   previous batch is being written share one transaction (with other rooms' batches), and the
+//!   future resolves only after the commit.
 //! - **Redis** (cluster): a Lua script does `INCR` seq, `XADD` the frame and `PUBLISH`. Several
 //!   nodes post to one room, so **the log assigns the seq**, never the caller. A numbered frame
 //!   contains its seq, so the caller hands over a [`FrameTemplate`] (the encoded frame cut around
@@ -28,7 +29,9 @@
 //! refuses what it could not store (the room answers `unavailable`, HTTP answers 503), and carries
 //! on: a failed append assigns no seq, so the next one leaves no gap.
 
+pub mod history;
 mod memory;
+pub mod sqlite;
 #[cfg(test)]
 pub mod test_double;
 
@@ -40,6 +43,7 @@ use futures_util::future::BoxFuture;
 
 pub use crate::protocol::FrameTemplate;
 pub use memory::{HistoryLimits, MemoryStore};
+pub use sqlite::SqliteStore;
 
 /// What every log operation returns: a boxed, `Send` future (see the module docs for why).
 pub type LogFuture<'a, T> = BoxFuture<'a, Result<T, LogError>>;
@@ -53,6 +57,11 @@ impl Epoch {
     /// A fresh random epoch (32 hex characters).
     pub fn random() -> Epoch {
         Epoch(crate::protocol::token::random_hex(crate::protocol::token::EPOCH_BYTES).into())
+    }
+
+    /// An epoch read back from a store.
+    pub fn from_stored(epoch: String) -> Epoch {
+        Epoch(epoch.into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -193,6 +202,10 @@ pub trait RoomLog: Send + Sync + 'static {
 pub trait LogStore: Send + Sync + 'static {
     /// The log of `room`, created (with a new epoch) if it does not exist.
     fn open<'a>(&'a self, room: &'a str) -> LogFuture<'a, Arc<dyn RoomLog>>;
+
+    /// The log of `room` if it exists (stored by this run or an earlier one); never creates
+    /// one. For readers that must not make rooms (the history API).
+    fn find<'a>(&'a self, room: &'a str) -> LogFuture<'a, Option<Arc<dyn RoomLog>>>;
 
     /// Deletes the log of `room` and its history. The next [`LogStore::open`] makes a new epoch.
     fn delete<'a>(&'a self, room: &'a str) -> LogFuture<'a, ()>;

@@ -120,6 +120,10 @@ impl LogStore for ControlledStore {
         .boxed()
     }
 
+    fn find<'a>(&'a self, room: &'a str) -> LogFuture<'a, Option<Arc<dyn RoomLog>>> {
+        self.inner.find(room)
+    }
+
     fn delete<'a>(&'a self, room: &'a str) -> LogFuture<'a, ()> {
         self.inner.delete(room)
     }

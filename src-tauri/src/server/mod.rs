@@ -20,6 +20,7 @@ pub mod connections;
 #[cfg(feature = "test-hooks")]
 mod debug;
 mod health;
+mod history;
 mod inspector;
 mod metrics_endpoint;
 mod notify;
@@ -27,6 +28,7 @@ mod request_guard;
 mod routes;
 mod state;
 mod static_ui;
+mod storage;
 mod websocket;
 
 use std::future::Future;
@@ -47,7 +49,7 @@ use crate::actors::supervisor::{ConnectionSupervisor, FatalSignal, SupervisorArg
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::protocol::CloseCode;
-use crate::room_log::{HistoryLimits, MemoryStore};
+use crate::room_log::sqlite::OpenError;
 pub use request_guard::RequestPolicy;
 pub use state::{AppState, SocketCounter};
 
@@ -66,6 +68,9 @@ pub enum StartError {
     Actors(String),
     /// The access token or the TLS certificate could not be read or made.
     Access(String),
+    /// The room log could not be opened (its data directory is in use by another process, its
+    /// file is damaged or from a newer version...). The message names the file and the fix.
+    Storage(OpenError),
 }
 
 impl std::fmt::Display for StartError {
@@ -88,6 +93,7 @@ impl std::fmt::Display for StartError {
             ),
             StartError::Actors(reason) => write!(f, "cannot start the actor system: {reason}"),
             StartError::Access(reason) => write!(f, "{reason}"),
+            StartError::Storage(error) => write!(f, "{error}"),
         }
     }
 }
@@ -120,8 +126,12 @@ pub struct ShutdownReport {
     pub actors_left: usize,
 }
 
-/// Binds, starts the actor tree and serves in the background.
+/// Opens the room log, binds, starts the actor tree and serves in the background.
+///
+/// The room log is opened first, so that a second process on the same data directory is told
+/// so (whatever port it asked for) before it touches the network.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let store = storage::open_store(&config).map_err(StartError::Storage)?;
     let requested = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(requested)
         .await
@@ -140,13 +150,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let scope = format!("server-{instance}");
     let metrics = Arc::new(Metrics::default());
     let fatal = Arc::new(FatalSignal::default());
-    let store = MemoryStore::new(HistoryLimits {
-        frames_per_room: config.history_limit,
-        bytes_per_room: config.room_history_bytes,
-        total_bytes: config.history_bytes,
-    });
     let supervisor_args = SupervisorArgs {
-        store: Arc::new(store),
+        store: Arc::clone(&store),
         presence_limit: config.presence_limit,
         max_rooms: config.max_rooms,
         max_room_restarts: config.max_room_restarts,
@@ -210,6 +215,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let app = Arc::new(AppState {
         config,
         instance,
+        store,
         started: std::time::Instant::now(),
         supervisor: supervisor.clone(),
         directory,

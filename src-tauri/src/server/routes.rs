@@ -7,7 +7,7 @@ use axum::{middleware, Router};
 
 use super::state::AppState;
 use super::{
-    about, access, broadcast, health, inspector, metrics_endpoint, notify, request_guard,
+    about, access, broadcast, health, history, inspector, metrics_endpoint, notify, request_guard,
     static_ui, websocket,
 };
 
@@ -27,6 +27,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/notify", post(notify::notify))
         .route("/api/actors", get(inspector::actors))
         .route("/api/about", get(about::about))
+        .route("/api/rooms/{room}/history", get(history::history))
         .route("/metrics", get(metrics_endpoint::metrics))
         .route(
             "/api/share",

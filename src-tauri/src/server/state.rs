@@ -17,12 +17,15 @@ use crate::actors::room::{RoomMsg, LOBBY};
 use crate::actors::supervisor::{FatalSignal, SupervisorMsg};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
+use crate::room_log::LogStore;
 
 /// Shared, read-mostly server state. Handlers get it as `State<Arc<AppState>>`.
 pub struct AppState {
     pub config: ServerConfig,
     /// Random per process: lets the window check it reached its own server.
     pub instance: String,
+    /// Where rooms' history is kept (read directly by the history API).
+    pub store: Arc<dyn LogStore>,
     pub started: Instant,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub directory: ActorRef<DirectoryMsg>,

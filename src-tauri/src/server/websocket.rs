@@ -143,6 +143,7 @@ async fn run_connection(
         call_timeout: app.config.actor_call_timeout,
         stats: Arc::clone(&stats),
         metrics: Arc::clone(&app.metrics),
+        store: Arc::clone(&app.store),
     };
     let requested_name = params.name;
     // A token can only match if it has the shape of one; anything else is ignored.

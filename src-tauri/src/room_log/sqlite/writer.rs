@@ -1,0 +1,491 @@
+//! The writer thread: one transaction per group of commands, answers after the commit.
+//!
+//! The loop takes the first command (waiting for it), then every other command already queued
+//! (up to [`MAX_COMMANDS`]), runs them all in one `BEGIN IMMEDIATE … COMMIT`, and answers each.
+//! That is group commit without a timer: nothing waits for company, but whatever arrived while
+//! the previous transaction was being committed shares the next one. When the queue is empty,
+//! the thread does one small step of maintenance ([`super::retention`]) and looks again.
+//!
+//! **The queue is unbounded but not fed by clients:** a room has at most one append in flight,
+//! the directory caps the rooms, and opens and deletes come from the directory's own
+//! bookkeeping. So the queue holds at most about one command per live room.
+//!
+//! **A failed transaction** (a full disk, an I/O error) is rolled back whole: every command in
+//! it is answered `unavailable`, and the counters in memory are not touched, so the next append
+//! of a room numbers from the same seq.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::retention::{self, Maintenance};
+use super::{lock, Command, Opened, RoomMeta, SqliteOptions, WriterStats};
+use crate::protocol::unix_millis;
+use crate::room_log::{Appended, Epoch, LogError, NewEntry, StoredFrame};
+
+/// Most commands in one transaction.
+pub const MAX_COMMANDS: usize = 1024;
+
+/// A number for SQLite's signed 64-bit integers (every value we store is far below the cap).
+pub(super) fn sql(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A number read back from SQLite (never negative in a file we wrote).
+pub(super) fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+pub(super) struct Writer {
+    pub(super) connection: Connection,
+    pub(super) options: SqliteOptions,
+    pub(super) opened: Opened,
+    pub(super) stats: Arc<WriterStats>,
+    pub(super) maintenance: Maintenance,
+}
+
+/// An answer waiting for the commit.
+enum Done {
+    Open(
+        oneshot::Sender<Result<RoomMeta, LogError>>,
+        Result<RoomMeta, LogError>,
+    ),
+    Append(
+        oneshot::Sender<Result<Appended, LogError>>,
+        Result<Appended, LogError>,
+    ),
+    Delete(oneshot::Sender<Result<(), LogError>>, Result<(), LogError>),
+}
+
+impl Done {
+    fn send(self) {
+        match self {
+            Done::Open(reply, result) => {
+                let _ = reply.send(result);
+            }
+            Done::Append(reply, result) => {
+                let _ = reply.send(result);
+            }
+            Done::Delete(reply, result) => {
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn fail(self, error: &LogError) {
+        match self {
+            Done::Open(reply, _) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Done::Append(reply, _) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Done::Delete(reply, _) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// What one transaction changed, applied to memory only after its commit.
+#[derive(Default)]
+struct Changes {
+    /// `None`: the room was deleted.
+    rooms: HashMap<String, Option<RoomMeta>>,
+    done: Vec<Done>,
+    deleted_ids: Vec<i64>,
+    trim_ids: Vec<i64>,
+    frames: u64,
+    frames_deleted: u64,
+}
+
+/// Fails a command that never got to run.
+fn refuse(command: Command, error: &LogError) {
+    match command {
+        Command::Open { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        Command::Append { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        Command::Delete { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        #[cfg(test)]
+        Command::Pause(_) => {}
+    }
+}
+
+impl Writer {
+    pub(super) fn new(
+        connection: Connection,
+        options: SqliteOptions,
+        opened: Opened,
+        stats: Arc<WriterStats>,
+    ) -> Writer {
+        Writer {
+            connection,
+            options,
+            opened,
+            stats,
+            maintenance: Maintenance::new(),
+        }
+    }
+
+    /// Runs until every sender is gone (the store was dropped).
+    pub(super) fn run(mut self, queue: Receiver<Command>) {
+        loop {
+            match queue.recv_timeout(self.maintenance.wait()) {
+                Ok(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_COMMANDS {
+                        match queue.try_recv() {
+                            Ok(command) => batch.push(command),
+                            Err(_) => break,
+                        }
+                    }
+                    self.execute(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => self.maintain(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        tracing::debug!("room log writer stopped");
+    }
+
+    fn execute(&mut self, batch: Vec<Command>) {
+        #[cfg(test)]
+        let batch = {
+            let mut kept = Vec::with_capacity(batch.len());
+            for command in batch {
+                match command {
+                    Command::Pause(wait) => {
+                        let _ = wait.recv();
+                    }
+                    other => kept.push(other),
+                }
+            }
+            if kept.is_empty() {
+                return;
+            }
+            kept
+        };
+        let mut changes = Changes::default();
+        let mut commands = batch.into_iter();
+        let mut failure = self.connection.execute_batch("BEGIN IMMEDIATE").err();
+        if failure.is_none() {
+            for command in commands.by_ref() {
+                if let Err(error) = self.apply(command, &mut changes) {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            failure = self.connection.execute_batch("COMMIT").err();
+        }
+        if let Some(error) = failure {
+            self.roll_back();
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "the room log could not be written; the transaction was rolled back");
+            let error =
+                LogError::unavailable(format!("the room log could not be written ({error})"));
+            for done in changes.done {
+                done.fail(&error);
+            }
+            for command in commands {
+                refuse(command, &error);
+            }
+            return;
+        }
+        {
+            let mut opened = lock(&self.opened);
+            for (room, meta) in changes.rooms {
+                match meta {
+                    Some(meta) => {
+                        opened.insert(room, meta);
+                    }
+                    None => {
+                        opened.remove(&room);
+                    }
+                }
+            }
+        }
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .frames
+            .fetch_add(changes.frames, Ordering::Relaxed);
+        self.stats
+            .frames_deleted
+            .fetch_add(changes.frames_deleted, Ordering::Relaxed);
+        for id in changes.deleted_ids {
+            self.maintenance.delete_later(id);
+        }
+        for id in changes.trim_ids {
+            self.maintenance.trim_later(id);
+        }
+        for done in changes.done {
+            done.send();
+        }
+    }
+
+    /// After a failed statement or commit: back to autocommit, whatever SQLite already undid.
+    pub(super) fn roll_back(&mut self) {
+        if !self.connection.is_autocommit() {
+            if let Err(error) = self.connection.execute_batch("ROLLBACK") {
+                tracing::error!(%error, "the room log could not roll back");
+            }
+        }
+    }
+
+    /// Runs one command inside the transaction. An `Err` is a database error: the whole
+    /// transaction fails (the command's answer is already in `changes.done`).
+    fn apply(&mut self, command: Command, changes: &mut Changes) -> rusqlite::Result<()> {
+        match command {
+            Command::Open { room, reply } => match self.open_room(&room, changes) {
+                Ok(meta) => {
+                    changes.rooms.insert(room, Some(meta.clone()));
+                    changes.done.push(Done::Open(reply, Ok(meta)));
+                    Ok(())
+                }
+                Err(error) => {
+                    changes
+                        .done
+                        .push(Done::Open(reply, Err(unavailable(&error))));
+                    Err(error)
+                }
+            },
+            Command::Append {
+                room,
+                epoch,
+                entries,
+                reply,
+            } => match self.append(&room, &epoch, entries, changes) {
+                Ok(result) => {
+                    changes.done.push(Done::Append(reply, result));
+                    Ok(())
+                }
+                Err(error) => {
+                    changes
+                        .done
+                        .push(Done::Append(reply, Err(unavailable(&error))));
+                    Err(error)
+                }
+            },
+            Command::Delete { room, reply } => match self.delete_room(&room, changes) {
+                Ok(()) => {
+                    changes.done.push(Done::Delete(reply, Ok(())));
+                    Ok(())
+                }
+                Err(error) => {
+                    changes
+                        .done
+                        .push(Done::Delete(reply, Err(unavailable(&error))));
+                    Err(error)
+                }
+            },
+            #[cfg(test)]
+            Command::Pause(_) => Ok(()),
+        }
+    }
+
+    /// The room as this transaction sees it: its own changes first, then memory.
+    fn known(&self, room: &str, changes: &Changes) -> Option<Option<RoomMeta>> {
+        if let Some(meta) = changes.rooms.get(room) {
+            return Some(meta.clone());
+        }
+        lock(&self.opened).get(room).cloned().map(Some)
+    }
+
+    fn open_room(&mut self, room: &str, changes: &mut Changes) -> rusqlite::Result<RoomMeta> {
+        if let Some(Some(meta)) = self.known(room, changes) {
+            return Ok(meta);
+        }
+        if let Some(meta) = load_by_name(&self.connection, room)? {
+            return Ok(meta);
+        }
+        let epoch = Epoch::random();
+        let now = sql(unix_millis());
+        self.connection
+            .prepare_cached(
+                "INSERT INTO rooms (name, epoch, last_seq, first_kept, kept_frames, kept_bytes, active_ts)
+                 VALUES (?1, ?2, 0, 1, 0, 0, ?3)",
+            )?
+            .execute(params![room, epoch.as_str(), now])?;
+        let id = self.connection.last_insert_rowid();
+        self.make_room_for_new(room, changes)?;
+        Ok(RoomMeta {
+            id,
+            epoch,
+            last_seq: 0,
+            first_kept: 1,
+            kept_frames: 0,
+            kept_bytes: 0,
+        })
+    }
+
+    /// Over the room cap, the least recently active room that nobody opened in this run (left
+    /// by an earlier run) is deleted.
+    fn make_room_for_new(&mut self, new: &str, changes: &mut Changes) -> rusqlite::Result<()> {
+        let count: i64 = self
+            .connection
+            .query_row("SELECT COUNT(*) FROM rooms", [], |row| row.get(0))?;
+        if unsigned(count) <= u64::try_from(self.options.max_rooms).unwrap_or(u64::MAX) {
+            return Ok(());
+        }
+        let candidates: Vec<(i64, String)> = {
+            let mut statement = self
+                .connection
+                .prepare_cached("SELECT id, name FROM rooms ORDER BY active_ts LIMIT 64")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let dormant = candidates
+            .into_iter()
+            .find(|(_, name)| name != new && self.known(name, changes).is_none());
+        if let Some((id, name)) = dormant {
+            tracing::info!(room = %name, "deleting a room stored by an earlier run to stay within --max-rooms");
+            self.delete_row(id, changes)?;
+        }
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        room: &str,
+        epoch: &Epoch,
+        entries: Vec<NewEntry>,
+        changes: &mut Changes,
+    ) -> rusqlite::Result<Result<Appended, LogError>> {
+        let mut meta = match self.known(room, changes) {
+            Some(Some(meta)) if meta.epoch == *epoch => meta,
+            _ => return Ok(Err(LogError::gone(room))),
+        };
+        let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
+        let Some(last) = meta
+            .last_seq
+            .checked_add(count)
+            .filter(|last| i64::try_from(*last).is_ok())
+        else {
+            return Ok(Err(LogError::unavailable(format!(
+                "#{room} has used up its sequence numbers"
+            ))));
+        };
+        let mut frames = Vec::with_capacity(entries.len());
+        let mut newest_ts = 0;
+        {
+            let mut insert = self.connection.prepare_cached(
+                "INSERT INTO frames (room_id, seq, ts, size, frame) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut seq = meta.last_seq;
+            for entry in entries {
+                seq += 1;
+                let frame = entry.template.encode(seq);
+                let size = u64::try_from(frame.as_str().len()).unwrap_or(u64::MAX);
+                insert.execute(params![
+                    meta.id,
+                    sql(seq),
+                    sql(entry.ts),
+                    sql(size),
+                    frame.as_str()
+                ])?;
+                meta.kept_bytes = meta.kept_bytes.saturating_add(size);
+                newest_ts = newest_ts.max(entry.ts);
+                frames.push(StoredFrame { seq, frame });
+            }
+        }
+        meta.last_seq = last;
+        meta.kept_frames = meta.kept_frames.saturating_add(count);
+        let trimmed = retention::trim(
+            &self.connection,
+            &mut meta,
+            &self.options.retention,
+            None,
+            retention::TRIM_BATCH,
+        )?;
+        if trimmed.more {
+            changes.trim_ids.push(meta.id);
+        }
+        changes.frames_deleted += trimmed.deleted;
+        retention::save(&self.connection, &meta, Some(newest_ts))?;
+        changes.frames += count;
+        let appended = Appended {
+            epoch: meta.epoch.clone(),
+            frames,
+        };
+        changes.rooms.insert(room.to_owned(), Some(meta));
+        Ok(Ok(appended))
+    }
+
+    fn delete_room(&mut self, room: &str, changes: &mut Changes) -> rusqlite::Result<()> {
+        let id = match self.known(room, changes) {
+            Some(Some(meta)) => Some(meta.id),
+            Some(None) => None,
+            None => load_by_name(&self.connection, room)?.map(|meta| meta.id),
+        };
+        if let Some(id) = id {
+            self.delete_row(id, changes)?;
+        }
+        changes.rooms.insert(room.to_owned(), None);
+        Ok(())
+    }
+
+    /// Deletes a room's row now; its frames go in batches later.
+    fn delete_row(&mut self, id: i64, changes: &mut Changes) -> rusqlite::Result<()> {
+        self.connection
+            .prepare_cached("DELETE FROM rooms WHERE id = ?1")?
+            .execute([id])?;
+        self.connection
+            .prepare_cached("INSERT OR IGNORE INTO deleted_rooms (id) VALUES (?1)")?
+            .execute([id])?;
+        changes.deleted_ids.push(id);
+        Ok(())
+    }
+}
+
+fn unavailable(error: &rusqlite::Error) -> LogError {
+    LogError::unavailable(format!("the room log could not be written ({error})"))
+}
+
+const SELECT_META: &str =
+    "SELECT id, name, epoch, last_seq, first_kept, kept_frames, kept_bytes FROM rooms";
+
+fn meta_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, RoomMeta)> {
+    let epoch: String = row.get(2)?;
+    Ok((
+        row.get(1)?,
+        RoomMeta {
+            id: row.get(0)?,
+            epoch: Epoch::from_stored(epoch),
+            last_seq: unsigned(row.get(3)?),
+            first_kept: unsigned(row.get(4)?),
+            kept_frames: unsigned(row.get(5)?),
+            kept_bytes: unsigned(row.get(6)?),
+        },
+    ))
+}
+
+pub(super) fn load_by_name(
+    connection: &Connection,
+    room: &str,
+) -> rusqlite::Result<Option<RoomMeta>> {
+    connection
+        .prepare_cached(&format!("{SELECT_META} WHERE name = ?1"))?
+        .query_row([room], meta_from_row)
+        .optional()
+        .map(|row| row.map(|(_, meta)| meta))
+}
+
+pub(super) fn load_by_id(
+    connection: &Connection,
+    id: i64,
+) -> rusqlite::Result<Option<(String, RoomMeta)>> {
+    connection
+        .prepare_cached(&format!("{SELECT_META} WHERE id = ?1"))?
+        .query_row([id], meta_from_row)
+        .optional()
+}
