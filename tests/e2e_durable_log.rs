@@ -1,6 +1,10 @@
-//! End-to-end: a Chromium tab stays open while the server is killed and started again on the
-//! same data directory, and carries on exactly where it was.
+//! End-to-end, in Chromium, against the real binary and its SQLite log:
 //!
+//! 1. a tab stays open while the server is killed and started again on the same data directory,
+//!    and carries on exactly where it was;
+//! 2. scrolling to the top of the list loads older messages from the log (`history`).
+//!
+//! About 1:
 //! The page keeps each room's resume point (`epoch`, last `seq`) across the restart; the server
 //! comes back with the same epoch and numbering from its SQLite log, so the page's reconnect
 //! with `?since=lobby:EPOCH:SEQ` gets `gap: false` and exactly what it missed. To be sure there
@@ -53,17 +57,14 @@ async fn system_lines(session: &Client) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-#[tokio::test]
-async fn a_tab_open_across_a_server_restart_resumes_exactly_without_a_gap() {
-    let test = "browser_restart";
+/// Chromium and chromedriver, a headless session, and a screenshot + teardown after `scenario`.
+async fn with_browser<F>(test: &str, scenario: F)
+where
+    F: for<'a> AsyncFnOnce(&'a Client) -> Result<()>,
+{
     let Some((chromium, chromedriver)) = chromium_tools(test) else {
         return;
     };
-    let dir = support::data_dir::fresh(test);
-    let port = free_port();
-    let server = start_server(&dir, port, &format!("{test}-first"))
-        .await
-        .expect("start the server");
     let driver = Driver::chromedriver(&chromedriver)
         .await
         .expect("start chromedriver");
@@ -71,9 +72,7 @@ async fn a_tab_open_across_a_server_restart_resumes_exactly_without_a_gap() {
         .session(chromium_capabilities(&chromium))
         .await
         .expect("open a headless Chromium session");
-
-    let outcome = scenario(&session, &dir, port, server).await;
-
+    let outcome = scenario(&session).await;
     let shot = artifacts_dir().join(format!("{test}.png"));
     if let Err(e) = save_screenshot(&session, &shot).await {
         eprintln!("{test}: could not save a screenshot: {e}");
@@ -82,6 +81,73 @@ async fn a_tab_open_across_a_server_restart_resumes_exactly_without_a_gap() {
     if let Err(e) = outcome {
         panic!("{test} failed: {e}\n(screenshot: {})", shot.display());
     }
+}
+
+#[tokio::test]
+async fn scrolling_to_the_top_loads_older_messages_from_the_log() {
+    let test = "browser_older_history";
+    let dir = support::data_dir::fresh(test);
+    let port = free_port();
+    let server = start_server(&dir, port, test)
+        .await
+        .expect("start the server");
+    let tag = unique_suffix();
+    for i in 1..=120 {
+        http_broadcast(port, &format!("m{i} {tag}"))
+            .await
+            .expect("broadcast");
+    }
+    with_browser(test, async |session| {
+        let page = ChatPage { session };
+        session.goto(&format!("http://127.0.0.1:{port}/")).await?;
+        page.wait_for_state("connected").await?;
+        // A join replays the newest 50.
+        page.wait_for_message(&format!("m120 {tag}")).await?;
+        let shown = page.message_texts().await?;
+        if shown.iter().any(|text| text.starts_with("m70 ")) {
+            return Err(format!("more than the join backlog was shown: {}", shown.len()).into());
+        }
+        // Scroll to the top, twice: the page asks for older history, a page at a time.
+        for expected in [21, 1] {
+            session
+                .execute(
+                    "document.getElementById('message-scroller').scrollTop = 0; \
+                     document.getElementById('message-scroller').dispatchEvent(new Event('scroll'));",
+                    vec![],
+                )
+                .await?;
+            page.wait_for_message(&format!("m{expected} {tag}")).await?;
+        }
+        let texts = page.message_texts().await?;
+        let ours: Vec<String> = texts.into_iter().filter(|text| text.contains(&tag)).collect();
+        let expected: Vec<String> = (1..=120).map(|i| format!("m{i} {tag}")).collect();
+        if ours != expected {
+            return Err(format!(
+                "expected m1..m120 once each, in order; got {} messages: first {:?}, last {:?}",
+                ours.len(),
+                ours.first(),
+                ours.last()
+            )
+            .into());
+        }
+        Ok(())
+    })
+    .await;
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_tab_open_across_a_server_restart_resumes_exactly_without_a_gap() {
+    let test = "browser_restart";
+    let dir = support::data_dir::fresh(test);
+    let port = free_port();
+    let server = start_server(&dir, port, &format!("{test}-first"))
+        .await
+        .expect("start the server");
+    with_browser(test, async |session| {
+        scenario(session, &dir, port, server).await
+    })
+    .await;
 }
 
 async fn scenario(session: &Client, dir: &Path, port: u16, mut server: Process) -> Result<()> {
