@@ -27,8 +27,12 @@ use crate::proc_stats;
 /// Which server a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ServerKind {
-    /// This project: axum + one ractor actor per connection (the release binary, headless).
+    /// This project: axum + one ractor actor per connection (the release binary, headless),
+    /// with rooms' history in memory (`--in-memory`).
     Ours,
+    /// The same, with the default SQLite room log in a fresh data directory: every broadcast
+    /// is committed before it is fanned out and answered.
+    OursSqlite,
     /// `baseline_server.rs`: axum + `tokio::sync::broadcast`, no actors.
     Baseline,
 }
@@ -36,7 +40,8 @@ pub enum ServerKind {
 impl ServerKind {
     pub fn label(self) -> &'static str {
         match self {
-            ServerKind::Ours => "ours (actors)",
+            ServerKind::Ours => "ours (in memory)",
+            ServerKind::OursSqlite => "ours (SQLite log)",
             ServerKind::Baseline => "baseline",
         }
     }
@@ -256,7 +261,20 @@ fn start_server(plan: &RunPlan, port: u16) -> Result<Child, String> {
     let mut command = match plan.server {
         ServerKind::Ours => {
             let mut command = Command::new(env!("CARGO_BIN_EXE_tauri-ractor-websocket"));
-            command.args(["--headless", "--port", &port.to_string()]);
+            command.args(["--headless", "--port", &port.to_string(), "--in-memory"]);
+            command
+        }
+        ServerKind::OursSqlite => {
+            // A fresh data directory per run (never the user's).
+            let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("bench-data")
+                .join(format!("run-{}-{}", std::process::id(), plan.run_index));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+            let mut command = Command::new(env!("CARGO_BIN_EXE_tauri-ractor-websocket"));
+            command
+                .args(["--headless", "--port", &port.to_string(), "--data-dir"])
+                .arg(dir);
             command
         }
         ServerKind::Baseline => {

@@ -162,7 +162,11 @@ async fn sweep(args: &Args) -> Result<(), String> {
     for &conns in &args.conns {
         let rate = (args.deliveries_per_sec as f64 / conns as f64).min(args.max_rate);
         let mut pair = Vec::new();
-        for server in [ServerKind::Ours, ServerKind::Baseline] {
+        for server in [
+            ServerKind::Ours,
+            ServerKind::OursSqlite,
+            ServerKind::Baseline,
+        ] {
             run_index += 1;
             let plan = RunPlan {
                 server,
@@ -182,11 +186,13 @@ async fn sweep(args: &Args) -> Result<(), String> {
             pair.push(result);
         }
         let baseline = pair.pop().ok_or("missing baseline result")?;
+        let sqlite = pair.pop().ok_or("missing SQLite result")?;
         let ours = pair.pop().ok_or("missing result")?;
         rows.push(report::Row {
             conns,
             rate,
             ours,
+            sqlite,
             baseline,
         });
     }

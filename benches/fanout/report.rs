@@ -11,13 +11,28 @@ use plotters::style::RGBColor;
 
 use crate::chart::{self, Panel, Series};
 
-/// One N of the sweep: both servers, measured back to back.
+/// One N of the sweep: the three servers, measured back to back.
 pub struct Row {
     pub conns: usize,
     /// Broadcasts per second asked.
     pub rate: f64,
+    /// Ours with history in memory.
     pub ours: RunResult,
+    /// Ours with the SQLite room log (the default).
+    pub sqlite: RunResult,
     pub baseline: RunResult,
+}
+
+/// The section `cargo bench --bench durable_log` writes into BENCHMARKS.md, kept when the
+/// fan-out report is written again.
+const KEPT_SECTION: (&str, &str) = ("<!-- durable-log:start -->", "<!-- durable-log:end -->");
+
+/// The kept section of the report at `path`, if any.
+fn kept_section(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let start = text.find(KEPT_SECTION.0)?;
+    let end = text[start..].find(KEPT_SECTION.1)? + start + KEPT_SECTION.1.len();
+    Some(format!("{}\n\n", &text[start..end]))
 }
 
 /// How the sweep was run.
@@ -91,13 +106,30 @@ pub fn ratios_summary(rows: &[Row]) -> String {
             ),
         );
     }
+    text.push_str("ours with the SQLite log / baseline:\n");
+    for row in rows {
+        let _ = writeln!(
+            text,
+            "  N={:>6}: deliveries/s ×{:.2}, p99 ×{:.2}, CPU/delivery ×{:.2}",
+            row.conns,
+            ratio(
+                row.sqlite.deliveries_per_sec,
+                row.baseline.deliveries_per_sec
+            ),
+            ratio(row.sqlite.p99_ms, row.baseline.p99_ms),
+            ratio(
+                row.sqlite.cpu_us_per_delivery,
+                row.baseline.cpu_us_per_delivery
+            ),
+        );
+    }
     text
 }
 
 /// Fails when a healthy client lost a message, in any run: that is a bug, not a slow run.
 pub fn check_loss(rows: &[Row]) -> Result<(), String> {
     for row in rows {
-        for result in [&row.ours, &row.baseline] {
+        for result in [&row.ours, &row.sqlite, &row.baseline] {
             if result.lost > 0 || result.conns_ok < result.conns_asked {
                 return Err(format!(
                     "N={}, {}: {} messages lost by healthy clients, {} of {} clients connected",
@@ -115,7 +147,11 @@ pub fn write(dir: &Path, rows: &[Row], settings: &Settings) -> Result<String, St
     let report_path = dir.join("BENCHMARKS.md");
     std::fs::write(&plot_path, plot(rows)?)
         .map_err(|error| format!("{}: {error}", plot_path.display()))?;
-    std::fs::write(&report_path, markdown(rows, settings))
+    let mut report = markdown(rows, settings);
+    if let Some(kept) = kept_section(&report_path) {
+        report.push_str(&kept);
+    }
+    std::fs::write(&report_path, report)
         .map_err(|error| format!("{}: {error}", report_path.display()))?;
     Ok(format!(
         "{} and {}",
@@ -133,6 +169,14 @@ fn plot(rows: &[Row]) -> Result<String, String> {
                 points: rows
                     .iter()
                     .map(|row| (row.conns as f64, pick(&row.ours)))
+                    .collect(),
+            },
+            Series {
+                name: "ours with the SQLite log",
+                colour: RGBColor(0x2c, 0xa0, 0x2c),
+                points: rows
+                    .iter()
+                    .map(|row| (row.conns as f64, pick(&row.sqlite)))
                     .collect(),
             },
             Series {
@@ -223,21 +267,32 @@ fn targets(md: &mut String, rows: &[Row]) {
     );
     md.push_str(
         "| N | deliveries/s ours / baseline (≥ 0.9) | p99 ours / baseline (≤ 1.5) | \
-         KiB per idle conn, ours (≤ 10) | lost (healthy clients) |\n|---|---|---|---|---|\n",
+         deliveries/s SQLite log / baseline (≥ 0.9, issue 10) | p99 SQLite log / baseline \
+         (≤ 1.5, issue 10) | KiB per idle conn, ours (≤ 10) | lost (healthy clients) |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         let throughput = ratio(row.ours.deliveries_per_sec, row.baseline.deliveries_per_sec);
         let p99 = ratio(row.ours.p99_ms, row.baseline.p99_ms);
+        let sqlite_throughput = ratio(
+            row.sqlite.deliveries_per_sec,
+            row.baseline.deliveries_per_sec,
+        );
+        let sqlite_p99 = ratio(row.sqlite.p99_ms, row.baseline.p99_ms);
         let kib = row.ours.rss_per_idle_conn_kib;
-        let lost = row.ours.lost + row.baseline.lost;
+        let lost = row.ours.lost + row.sqlite.lost + row.baseline.lost;
         let _ = writeln!(
             md,
-            "| {} | {:.2} {} | {:.2} {} | {:.1} {} | {} {} |",
+            "| {} | {:.2} {} | {:.2} {} | {:.2} {} | {:.2} {} | {:.1} {} | {} {} |",
             row.conns,
             throughput,
             mark_at(row.conns, throughput >= MIN_THROUGHPUT_RATIO),
             p99,
             mark_at(row.conns, p99 <= MAX_P99_RATIO),
+            sqlite_throughput,
+            mark_at(row.conns, sqlite_throughput >= MIN_THROUGHPUT_RATIO),
+            sqlite_p99,
+            mark_at(row.conns, sqlite_p99 <= MAX_P99_RATIO),
             kib,
             mark(kib <= MAX_KIB_PER_IDLE_CONN),
             lost,
@@ -268,7 +323,7 @@ fn results_table(md: &mut String, rows: &[Row]) {
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
-        for r in [&row.ours, &row.baseline] {
+        for r in [&row.ours, &row.sqlite, &row.baseline] {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {:.0} | {:.1} → {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | \
