@@ -422,3 +422,47 @@ async fn a_new_file_is_in_wal_mode_with_incremental_vacuum_and_our_version() {
         .expect("mode");
     assert_eq!(mode, "wal");
 }
+
+#[test]
+fn durability_full_syncs_every_commit_and_normal_does_not() {
+    let connection = Connection::open_in_memory().expect("connection");
+    let synchronous = |connection: &Connection| -> i64 {
+        connection
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .expect("pragma")
+    };
+    schema::pragmas(&connection, true).expect("pragmas");
+    assert_eq!(synchronous(&connection), 2, "FULL");
+    schema::pragmas(&connection, false).expect("pragmas");
+    assert_eq!(synchronous(&connection), 1, "NORMAL");
+}
+
+#[test]
+fn a_file_that_cannot_be_opened_is_named_in_the_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    std::fs::create_dir(&path).expect("a directory where the file should be");
+    let error = SqliteStore::open(&path, options()).err().expect("refused");
+    assert!(
+        matches!(
+            error,
+            OpenError::Unreadable { .. } | OpenError::Corrupt { .. }
+        ),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "{error}"
+    );
+    assert!(path.is_dir(), "left as it was");
+}
+
+#[test]
+fn a_second_store_on_a_locked_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _first = SqliteStore::open_in(dir.path(), options()).expect("first");
+    let error = SqliteStore::open_in(dir.path(), options())
+        .err()
+        .expect("second");
+    assert!(matches!(error, OpenError::Locked { .. }), "{error}");
+}
