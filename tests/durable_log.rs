@@ -601,6 +601,21 @@ async fn a_full_disk_refuses_posts_then_recovers_and_nothing_unwritten_was_ackno
         }
     };
     assert_eq!(error["code"], "unavailable", "{error}");
+    // New rooms still open (a room that could not start would count against the restart
+    // intensity, and a full disk must not shut the server down): more than the intensity allows.
+    for i in 0..7 {
+        let room = format!("new-{i}");
+        chatter
+            .send_json(json!({"type": "join", "room": room}))
+            .await;
+        let joined = chatter.next_of_type("joined").await;
+        assert_eq!(joined["room"], room.as_str(), "{joined}");
+    }
+    chatter
+        .send_json(json!({"type": "chat", "room": "new-0", "text": "in a new room, while full"}))
+        .await;
+    let error = chatter.next_of_type("error").await;
+    assert_eq!(error["code"], "unavailable", "{error}");
     // The server is still up.
     assert_eq!(
         reqwest::get(format!("http://127.0.0.1:{port}/health"))
@@ -628,6 +643,11 @@ async fn a_full_disk_refuses_posts_then_recovers_and_nothing_unwritten_was_ackno
         (seq_of(&echo), text_of(&echo)),
         (last + 2, "and chat".to_owned())
     );
+    chatter
+        .send_json(json!({"type": "chat", "room": "new-0", "text": "new room, space again"}))
+        .await;
+    let echo = chatter.next_message().await;
+    assert_eq!((echo["room"].clone(), seq_of(&echo)), (json!("new-0"), 1));
 
     // After a kill -9, the file holds exactly what was acknowledged.
     let port = server.port;

@@ -87,6 +87,7 @@ pub struct SqliteOptions {
 /// What the store knows about an opened room; the writer keeps it equal to the room's row.
 #[derive(Debug, Clone)]
 struct RoomMeta {
+    /// The row's id; [`UNSAVED`] while the room has no row yet (see [`writer`]).
     id: i64,
     epoch: Epoch,
     last_seq: u64,
@@ -106,6 +107,10 @@ impl RoomMeta {
         }
     }
 }
+
+/// The id of an opened room whose row could not be written yet (a full disk when it was
+/// opened): its first append writes the row. Row ids start at 1.
+const UNSAVED: i64 = 0;
 
 /// A request to the writer thread; the answer comes after the commit.
 enum Command {
@@ -249,12 +254,11 @@ fn writer_gone() -> LogError {
     LogError::unavailable("the room log's writer has stopped")
 }
 
-/// A handle to one room's log, naming its incarnation (id and epoch): a handle to a deleted
-/// room fails with `Gone` instead of touching its successor.
+/// A handle to one room's log, naming its incarnation (its epoch): a handle to a deleted room
+/// fails with `Gone` instead of touching its successor.
 struct SqliteRoomLog {
     store: SqliteStore,
     room: String,
-    id: i64,
     epoch: Epoch,
 }
 
@@ -287,7 +291,7 @@ impl RoomLog for SqliteRoomLog {
 
     fn head(&self) -> LogFuture<'_, LogHead> {
         let head = match lock(&self.store.inner.opened).get(&self.room) {
-            Some(meta) if meta.id == self.id => Ok(meta.head()),
+            Some(meta) if meta.epoch == self.epoch => Ok(meta.head()),
             _ => Err(LogError::gone(&self.room)),
         };
         futures_util::future::ready(head).boxed()
@@ -298,7 +302,6 @@ impl SqliteRoomLog {
     fn target(&self) -> reader::Target {
         reader::Target {
             room: self.room.clone(),
-            id: self.id,
             epoch: self.epoch.clone(),
         }
     }
@@ -321,7 +324,6 @@ impl LogStore for SqliteStore {
             let log: Arc<dyn RoomLog> = Arc::new(SqliteRoomLog {
                 store: self.clone(),
                 room: room.to_owned(),
-                id: meta.id,
                 epoch: meta.epoch,
             });
             Ok(log)
@@ -333,16 +335,15 @@ impl LogStore for SqliteStore {
         async move {
             let known = lock(&self.inner.opened)
                 .get(room)
-                .map(|meta| (meta.id, meta.epoch.clone()));
+                .map(|meta| meta.epoch.clone());
             let found = match known {
                 Some(found) => Some(found),
                 None => reader::find(Arc::clone(&self.inner), room.to_owned()).await?,
             };
-            Ok(found.map(|(id, epoch)| {
+            Ok(found.map(|epoch| {
                 let log: Arc<dyn RoomLog> = Arc::new(SqliteRoomLog {
                     store: self.clone(),
                     room: room.to_owned(),
-                    id,
                     epoch,
                 });
                 log

@@ -1,22 +1,21 @@
 //! Reading pages of history: read-only connections on tokio's blocking pool.
 //!
 //! Each page is read in one read transaction, together with the room's row, so that the page's
-//! `last_seq` and `first_kept` describe exactly the snapshot its frames come from. At most
-//! [`READERS`](super::READERS) reads run at once (a semaphore); their connections are kept for
-//! reuse.
+//! `last_seq` and `first_kept` describe exactly the snapshot its frames come from. A room opened
+//! but without a row yet (see the writer's [`UNSAVED`]) has an empty log. At most
+//! [`READERS`] reads run at once (a semaphore); their connections are kept for reuse.
 
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{lock, schema, Inner, READERS};
+use super::{lock, schema, Inner, READERS, UNSAVED};
 use crate::room_log::{Epoch, LogError, LogPage, StoredFrame};
 
 /// The room a read is for, and its incarnation.
 pub(super) struct Target {
     pub room: String,
-    pub id: i64,
     pub epoch: Epoch,
 }
 
@@ -63,31 +62,49 @@ pub(super) async fn page(
     query: Query,
     limit: usize,
 ) -> Result<LogPage, LogError> {
-    let room = target.room.clone();
-    with_reader(inner, move |connection| {
-        read(connection, &target, &query, limit)
-    })
-    .await?
-    .ok_or_else(|| LogError::gone(&room))
+    let target = Arc::new(target);
+    let query = Arc::new(query);
+    // Twice at most: a room's first commit may land between the read and the look at memory.
+    for _ in 0..2 {
+        let (reading, asked) = (Arc::clone(&target), Arc::clone(&query));
+        let page = with_reader(Arc::clone(&inner), move |connection| {
+            read(connection, &reading, &asked, limit)
+        })
+        .await?;
+        if let Some(page) = page {
+            return Ok(page);
+        }
+        let unsaved = match lock(&inner.opened).get(&target.room) {
+            Some(meta) if meta.epoch == target.epoch => meta.id == UNSAVED,
+            _ => return Err(LogError::gone(&target.room)),
+        };
+        if unsaved {
+            return Ok(LogPage {
+                epoch: target.epoch.clone(),
+                first_kept: 1,
+                last_seq: 0,
+                frames: Vec::new(),
+            });
+        }
+    }
+    Err(LogError::unavailable(format!(
+        "the log of #{} changed while it was read; try again",
+        target.room
+    )))
 }
 
-/// The id and epoch of a stored room, if there is one.
-pub(super) async fn find(
-    inner: Arc<Inner>,
-    room: String,
-) -> Result<Option<(i64, Epoch)>, LogError> {
+/// The epoch of a stored room, if there is one.
+pub(super) async fn find(inner: Arc<Inner>, room: String) -> Result<Option<Epoch>, LogError> {
     with_reader(inner, move |connection| {
         connection
-            .prepare_cached("SELECT id, epoch FROM rooms WHERE name = ?1")?
-            .query_row([room], |row| {
-                Ok((row.get::<_, i64>(0)?, Epoch::from_stored(row.get(1)?)))
-            })
+            .prepare_cached("SELECT epoch FROM rooms WHERE name = ?1")?
+            .query_row([room], |row| Ok(Epoch::from_stored(row.get(0)?)))
             .optional()
     })
     .await
 }
 
-/// `None` if the room is not (any more) this incarnation.
+/// `None` if the file has no row of this incarnation of the room.
 fn read(
     connection: &Connection,
     target: &Target,
@@ -96,16 +113,17 @@ fn read(
 ) -> rusqlite::Result<Option<LogPage>> {
     let transaction = connection.unchecked_transaction()?;
     let row = transaction
-        .prepare_cached("SELECT epoch, last_seq, first_kept FROM rooms WHERE id = ?1")?
-        .query_row([target.id], |row| {
+        .prepare_cached("SELECT id, epoch, last_seq, first_kept FROM rooms WHERE name = ?1")?
+        .query_row([&target.room], |row| {
             Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
                 row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
             ))
         })
         .optional()?;
-    let Some((epoch, last_seq, first_kept)) = row else {
+    let Some((id, epoch, last_seq, first_kept)) = row else {
         return Ok(None);
     };
     if epoch != target.epoch.as_str() {
@@ -118,7 +136,7 @@ fn read(
             let mut statement = transaction.prepare_cached(
                 "SELECT seq, frame FROM frames WHERE room_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
-            let rows = statement.query_map(params![target.id, after, limit], stored)?;
+            let rows = statement.query_map(params![id, after, limit], stored)?;
             rows.collect::<rusqlite::Result<_>>()?
         }
         Query::Before(before) => {
@@ -126,7 +144,7 @@ fn read(
             let mut statement = transaction.prepare_cached(
                 "SELECT seq, frame FROM frames WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
             )?;
-            let rows = statement.query_map(params![target.id, before, limit], stored)?;
+            let rows = statement.query_map(params![id, before, limit], stored)?;
             rows.collect::<rusqlite::Result<_>>()?
         }
     };

@@ -10,9 +10,15 @@
 //! the directory caps the rooms, and opens and deletes come from the directory's own
 //! bookkeeping. So the queue holds at most about one command per live room.
 //!
-//! **A failed transaction** (a full disk, an I/O error) is rolled back whole: every command in
-//! it is answered `unavailable`, and the counters in memory are not touched, so the next append
-//! of a room numbers from the same seq.
+//! **A failed transaction** (a full disk, an I/O error) is rolled back whole: every append and
+//! delete in it is answered `unavailable`, and the counters in memory are not touched, so the
+//! next append of a room numbers from the same seq.
+//!
+//! **Opening never fails for want of disk space.** A room that cannot open its log fails to
+//! start, and a room that keeps failing to start would, beyond the restart intensity, shut the
+//! server down: a full disk must not do that. So a new room whose row could not be written is
+//! opened anyway, [`UNSAVED`]: it has an epoch and an empty log in memory, and its first append
+//! that commits writes its row.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -23,7 +29,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::retention::{self, Maintenance};
-use super::{lock, Command, Opened, RoomMeta, SqliteOptions, WriterStats};
+use super::{lock, Command, Opened, RoomMeta, SqliteOptions, WriterStats, UNSAVED};
 use crate::protocol::unix_millis;
 use crate::room_log::{Appended, Epoch, LogError, NewEntry, StoredFrame};
 
@@ -50,10 +56,12 @@ pub(super) struct Writer {
 
 /// An answer waiting for the commit.
 enum Done {
-    Open(
-        oneshot::Sender<Result<RoomMeta, LogError>>,
-        Result<RoomMeta, LogError>,
-    ),
+    /// A room opened (`meta`), or `None` if its row could not even be read.
+    Open {
+        room: String,
+        reply: oneshot::Sender<Result<RoomMeta, LogError>>,
+        meta: Option<RoomMeta>,
+    },
     Append(
         oneshot::Sender<Result<Appended, LogError>>,
         Result<Appended, LogError>,
@@ -64,28 +72,16 @@ enum Done {
 impl Done {
     fn send(self) {
         match self {
-            Done::Open(reply, result) => {
-                let _ = reply.send(result);
+            Done::Open { reply, meta, .. } => {
+                let _ = reply.send(
+                    meta.ok_or_else(|| LogError::unavailable("the room log could not be read")),
+                );
             }
             Done::Append(reply, result) => {
                 let _ = reply.send(result);
             }
             Done::Delete(reply, result) => {
                 let _ = reply.send(result);
-            }
-        }
-    }
-
-    fn fail(self, error: &LogError) {
-        match self {
-            Done::Open(reply, _) => {
-                let _ = reply.send(Err(error.clone()));
-            }
-            Done::Append(reply, _) => {
-                let _ = reply.send(Err(error.clone()));
-            }
-            Done::Delete(reply, _) => {
-                let _ = reply.send(Err(error.clone()));
             }
         }
     }
@@ -98,26 +94,11 @@ struct Changes {
     rooms: HashMap<String, Option<RoomMeta>>,
     done: Vec<Done>,
     deleted_ids: Vec<i64>,
+    /// Rows made by this transaction (gone again if it fails).
+    created_ids: Vec<i64>,
     trim_ids: Vec<i64>,
     frames: u64,
     frames_deleted: u64,
-}
-
-/// Fails a command that never got to run.
-fn refuse(command: Command, error: &LogError) {
-    match command {
-        Command::Open { reply, .. } => {
-            let _ = reply.send(Err(error.clone()));
-        }
-        Command::Append { reply, .. } => {
-            let _ = reply.send(Err(error.clone()));
-        }
-        Command::Delete { reply, .. } => {
-            let _ = reply.send(Err(error.clone()));
-        }
-        #[cfg(test)]
-        Command::Pause(_) => {}
-    }
 }
 
 impl Writer {
@@ -194,12 +175,7 @@ impl Writer {
             tracing::warn!(%error, "the room log could not be written; the transaction was rolled back");
             let error =
                 LogError::unavailable(format!("the room log could not be written ({error})"));
-            for done in changes.done {
-                done.fail(&error);
-            }
-            for command in commands {
-                refuse(command, &error);
-            }
+            self.fail(changes, commands.collect(), &error);
             return;
         }
         {
@@ -233,6 +209,66 @@ impl Writer {
         }
     }
 
+    /// Answers a rolled-back transaction's commands, and those it never got to: appends and
+    /// deletes fail; opens succeed all the same (see the module docs), unsaved if their row
+    /// was new.
+    fn fail(&mut self, changes: Changes, rest: Vec<Command>, error: &LogError) {
+        for done in changes.done {
+            match done {
+                Done::Open {
+                    room,
+                    reply,
+                    meta: Some(mut meta),
+                } => {
+                    if changes.created_ids.contains(&meta.id) {
+                        meta.id = UNSAVED;
+                    }
+                    let _ = reply.send(Ok(self.remember(room, meta)));
+                }
+                Done::Open { reply, .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                Done::Append(reply, _) => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                Done::Delete(reply, _) => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+        for command in rest {
+            match command {
+                Command::Open { room, reply } => {
+                    // Outside any transaction: a read, which a full disk still allows.
+                    let known = lock(&self.opened).get(&room).cloned();
+                    let meta = match known {
+                        Some(meta) => Ok(meta),
+                        None => match load_by_name(&self.connection, &room) {
+                            Ok(Some(meta)) => Ok(meta),
+                            Ok(None) => Ok(unsaved()),
+                            Err(read_error) => Err(unavailable(&read_error)),
+                        },
+                    };
+                    let _ = reply.send(meta.map(|meta| self.remember(room, meta)));
+                }
+                Command::Append { reply, .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                Command::Delete { reply, .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                #[cfg(test)]
+                Command::Pause(_) => {}
+            }
+        }
+    }
+
+    /// Records an opened room in memory (unless another open got there first) and returns
+    /// what memory now holds for it.
+    fn remember(&self, room: String, meta: RoomMeta) -> RoomMeta {
+        lock(&self.opened).entry(room).or_insert(meta).clone()
+    }
+
     /// After a failed statement or commit: back to autocommit, whatever SQLite already undid.
     pub(super) fn roll_back(&mut self) {
         if !self.connection.is_autocommit() {
@@ -246,19 +282,33 @@ impl Writer {
     /// transaction fails (the command's answer is already in `changes.done`).
     fn apply(&mut self, command: Command, changes: &mut Changes) -> rusqlite::Result<()> {
         match command {
-            Command::Open { room, reply } => match self.open_room(&room, changes) {
-                Ok(meta) => {
-                    changes.rooms.insert(room, Some(meta.clone()));
-                    changes.done.push(Done::Open(reply, Ok(meta)));
+            Command::Open { room, reply } => {
+                let mut meta = match self.load_or_new(&room, changes) {
+                    Ok(meta) => meta,
+                    Err(error) => {
+                        changes.done.push(Done::Open {
+                            room,
+                            reply,
+                            meta: None,
+                        });
+                        return Err(error);
+                    }
+                };
+                let written = if meta.id == UNSAVED {
+                    self.insert_row(&room, &mut meta, changes)
+                } else {
                     Ok(())
+                };
+                if written.is_ok() {
+                    changes.rooms.insert(room.clone(), Some(meta.clone()));
                 }
-                Err(error) => {
-                    changes
-                        .done
-                        .push(Done::Open(reply, Err(unavailable(&error))));
-                    Err(error)
-                }
-            },
+                changes.done.push(Done::Open {
+                    room,
+                    reply,
+                    meta: Some(meta),
+                });
+                written
+            }
             Command::Append {
                 room,
                 epoch,
@@ -301,31 +351,39 @@ impl Writer {
         lock(&self.opened).get(room).cloned().map(Some)
     }
 
-    fn open_room(&mut self, room: &str, changes: &mut Changes) -> rusqlite::Result<RoomMeta> {
+    /// The room from memory or its row, or a new one ([`UNSAVED`], a new epoch).
+    fn load_or_new(&mut self, room: &str, changes: &Changes) -> rusqlite::Result<RoomMeta> {
         if let Some(Some(meta)) = self.known(room, changes) {
             return Ok(meta);
         }
-        if let Some(meta) = load_by_name(&self.connection, room)? {
-            return Ok(meta);
-        }
-        let epoch = Epoch::random();
+        Ok(load_by_name(&self.connection, room)?.unwrap_or_else(unsaved))
+    }
+
+    /// Writes the row of an [`UNSAVED`] room, which gets its id.
+    fn insert_row(
+        &mut self,
+        room: &str,
+        meta: &mut RoomMeta,
+        changes: &mut Changes,
+    ) -> rusqlite::Result<()> {
         let now = sql(unix_millis());
         self.connection
             .prepare_cached(
                 "INSERT INTO rooms (name, epoch, last_seq, first_kept, kept_frames, kept_bytes, active_ts)
-                 VALUES (?1, ?2, 0, 1, 0, 0, ?3)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![room, epoch.as_str(), now])?;
-        let id = self.connection.last_insert_rowid();
-        self.make_room_for_new(room, changes)?;
-        Ok(RoomMeta {
-            id,
-            epoch,
-            last_seq: 0,
-            first_kept: 1,
-            kept_frames: 0,
-            kept_bytes: 0,
-        })
+            .execute(params![
+                room,
+                meta.epoch.as_str(),
+                sql(meta.last_seq),
+                sql(meta.first_kept),
+                sql(meta.kept_frames),
+                sql(meta.kept_bytes),
+                now
+            ])?;
+        meta.id = self.connection.last_insert_rowid();
+        changes.created_ids.push(meta.id);
+        self.make_room_for_new(room, changes)
     }
 
     /// Over the room cap, the least recently active room that nobody opened in this run (left
@@ -375,6 +433,9 @@ impl Writer {
                 "#{room} has used up its sequence numbers"
             ))));
         };
+        if meta.id == UNSAVED {
+            self.insert_row(room, &mut meta, changes)?;
+        }
         let mut frames = Vec::with_capacity(entries.len());
         let mut newest_ts = 0;
         {
@@ -427,7 +488,7 @@ impl Writer {
             Some(None) => None,
             None => load_by_name(&self.connection, room)?.map(|meta| meta.id),
         };
-        if let Some(id) = id {
+        if let Some(id) = id.filter(|id| *id != UNSAVED) {
             self.delete_row(id, changes)?;
         }
         changes.rooms.insert(room.to_owned(), None);
@@ -444,6 +505,18 @@ impl Writer {
             .execute([id])?;
         changes.deleted_ids.push(id);
         Ok(())
+    }
+}
+
+/// A room with no row yet: a new epoch, nothing stored.
+fn unsaved() -> RoomMeta {
+    RoomMeta {
+        id: UNSAVED,
+        epoch: Epoch::random(),
+        last_seq: 0,
+        first_kept: 1,
+        kept_frames: 0,
+        kept_bytes: 0,
     }
 }
 
