@@ -306,15 +306,19 @@ impl Writer {
     }
 
     fn vacuum(&mut self) -> rusqlite::Result<()> {
-        let free: i64 = self
-            .connection
-            .query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
-        if free > 0 {
-            self.connection
-                .execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
-            if free > i64::from(VACUUM_PAGES) {
-                self.maintenance.vacuum = true;
-            }
+        let free = |connection: &rusqlite::Connection| -> rusqlite::Result<i64> {
+            connection.query_row("PRAGMA freelist_count", [], |row| row.get(0))
+        };
+        if free(&self.connection)? > 0 {
+            // The pragma frees one page per step: step it to the end.
+            let mut statement = self
+                .connection
+                .prepare(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+            let mut rows = statement.query([])?;
+            while rows.next()?.is_some() {}
+            drop(rows);
+            drop(statement);
+            self.maintenance.vacuum = free(&self.connection)? > 0;
         }
         Ok(())
     }

@@ -466,3 +466,22 @@ fn a_second_store_on_a_locked_directory_is_refused() {
         .expect("second");
     assert!(matches!(error, OpenError::Locked { .. }), "{error}");
 }
+
+#[tokio::test]
+async fn deleted_rows_give_their_space_back_to_the_file_system() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir, options());
+    let log = store.open("big").await.expect("open");
+    let text = "z".repeat(4000);
+    for _ in 0..10 {
+        let texts: Vec<&str> = (0..100).map(|_| text.as_str()).collect();
+        append(&log, &texts).await;
+    }
+    let pages = || rows(&dir, "PRAGMA page_count");
+    let full = pages();
+    assert!(full > 1000, "{full} pages");
+    store.delete("big").await.expect("delete");
+    // Deleted in batches, then the free pages are released (incremental vacuum) a step at a time.
+    eventually(|| rows(&dir, "SELECT COUNT(*) FROM frames") == 0).await;
+    eventually(|| rows(&dir, "PRAGMA freelist_count") == 0 && pages() < full / 10).await;
+}
