@@ -31,6 +31,7 @@
 #![cfg(feature = "desktop")]
 
 mod support {
+    pub mod data_dir;
     pub mod webdriver;
 }
 mod desktop;
