@@ -29,10 +29,17 @@
 //! evicted rooms' frames run in small batches between commands; see [`retention`].
 //!
 //! **Failures.** A write that fails (a full disk, an I/O error) rolls the whole transaction back
-//! and every command in it fails with [`LogErrorKind::Unavailable`](super::LogErrorKind): posts
-//! are refused, no seq is used up, nothing is acknowledged, and the next transaction tries again.
-//! The writer thread never panics on a database error; if it ended anyway, every later
-//! operation would fail as unavailable (and rooms would refuse posts) instead of hanging.
+//! and every append and delete in it fails with
+//! [`LogErrorKind::Unavailable`](super::LogErrorKind): posts are refused, no seq is used up,
+//! nothing is acknowledged, and the next transaction tries again. A room being opened meanwhile
+//! is opened all the same, without a row yet (see [`writer`]): a room that cannot start would
+//! count against the restart intensity, and a full disk must not shut the server down. The
+//! writer thread never panics on a database error; if it ended anyway, every later operation
+//! would fail as unavailable (and rooms would refuse posts) instead of hanging.
+//!
+//! **One process per data directory:** [`SqliteStore::open_in`] takes an advisory lock on the
+//! directory first ([`lock`]), and an existing file is checked before anything is written to it
+//! ([`schema`]).
 
 mod lock;
 mod reader;
