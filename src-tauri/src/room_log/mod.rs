@@ -31,6 +31,7 @@
 
 pub mod history;
 mod memory;
+pub mod redis;
 pub mod sqlite;
 #[cfg(test)]
 pub mod test_double;
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::BoxFuture;
 
+pub use self::redis::RedisStore;
 pub use crate::protocol::FrameTemplate;
 pub use memory::{HistoryLimits, MemoryStore};
 pub use sqlite::SqliteStore;
