@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
 
-use crate::config::{AccessConfig, AuthMode, Durability, ServerConfig, StorageConfig, TlsMode};
+use crate::config::{
+    AccessConfig, AuthMode, ClusterConfig, Durability, ServerConfig, StorageConfig, TlsMode,
+};
 
 /// The port used when neither `--port` nor `TRW_PORT` is given.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -203,6 +205,13 @@ pub struct Cli {
     /// and --room-history-bytes].
     #[arg(long, env = "TRW_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub retention_days: Option<u32>,
+
+    // --- The cluster (issue 11) ---
+    /// Headless only: make this instance a node of the cluster named by this Redis
+    /// (redis://HOST:PORT/DB). Rooms' history and numbering live in Redis, shared by every node
+    /// on it (docs/CLUSTER.md); --in-memory, --durability and --retention-days do not apply.
+    #[arg(long = "redis", env = "TRW_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
 }
 
 /// `--tls` values.
@@ -273,6 +282,9 @@ impl Cli {
             log_file: self.log_file.clone(),
             access: self.access_config(),
             storage: self.storage_config(),
+            cluster: ClusterConfig {
+                redis_url: self.redis_url.clone(),
+            },
             ..defaults
         }
     }

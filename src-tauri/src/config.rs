@@ -1,7 +1,9 @@
 //! Server settings, with the defaults of the Python original where it had one.
 
+mod cluster;
 mod storage;
 
+pub use cluster::ClusterConfig;
 pub use storage::{Durability, StorageConfig};
 
 use std::net::IpAddr;
@@ -89,6 +91,8 @@ pub struct ServerConfig {
     pub access: AccessConfig,
     /// The room log: SQLite in `data_dir` unless in memory (see [`StorageConfig`]).
     pub storage: StorageConfig,
+    /// `--redis`: a node of the cluster named by that Redis (see [`ClusterConfig`]).
+    pub cluster: ClusterConfig,
     /// Test-only hooks (`--features test-hooks`, never in a release build).
     #[cfg(feature = "test-hooks")]
     pub test_hooks: TestHooks,
@@ -134,6 +138,7 @@ impl Default for ServerConfig {
             log_file: None,
             access: AccessConfig::default(),
             storage: StorageConfig::default(),
+            cluster: ClusterConfig::default(),
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(60),
             max_pending_connections: None,

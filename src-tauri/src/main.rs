@@ -23,7 +23,10 @@ fn main() -> ExitCode {
     // What is really written (`None` if the file could not be opened), for `/api/about`.
     cli.log_file = logs.file().map(ToOwned::to_owned);
 
-    let code = if headless {
+    let code = if cli.redis_url.is_some() && !headless {
+        tracing::error!("--redis (TRW_REDIS_URL) makes a cluster node: add --headless");
+        ExitCode::from(2)
+    } else if headless {
         if !cli.headless {
             tracing::info!("{}", no_window_reason());
         }

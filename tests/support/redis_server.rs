@@ -58,6 +58,21 @@ impl RedisServer {
     /// Kills the server if it runs, and starts a new one on the same port, with no data.
     pub fn restart(&mut self) {
         self.kill();
+        let _ = std::fs::remove_file(self.dir.path().join("dump.rdb"));
+        self.spawn();
+    }
+
+    /// Writes the data to `dump.rdb` (`SAVE`), then kills the server: [`RedisServer::start_again`]
+    /// brings it back with that data, as a Redis with persistence comes back from a crash.
+    pub fn kill_keeping_data(&mut self) {
+        assert_eq!(self.command(&["SAVE"]), "+OK", "redis SAVE");
+        self.kill();
+    }
+
+    /// Starts the server again on the same port and directory (with the data of
+    /// [`RedisServer::kill_keeping_data`], if it was stopped that way).
+    pub fn start_again(&mut self) {
+        self.kill();
         self.spawn();
     }
 

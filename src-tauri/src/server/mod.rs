@@ -50,6 +50,7 @@ use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::protocol::CloseCode;
 use crate::room_log::sqlite::OpenError;
+use crate::room_log::LogError;
 pub use request_guard::RequestPolicy;
 pub use state::{AppState, SocketCounter};
 
@@ -71,6 +72,8 @@ pub enum StartError {
     /// The room log could not be opened (its data directory is in use by another process, its
     /// file is damaged or from a newer version...). The message names the file and the fix.
     Storage(OpenError),
+    /// `--redis` names no usable Redis URL.
+    Cluster(LogError),
 }
 
 impl std::fmt::Display for StartError {
@@ -94,6 +97,7 @@ impl std::fmt::Display for StartError {
             StartError::Actors(reason) => write!(f, "cannot start the actor system: {reason}"),
             StartError::Access(reason) => write!(f, "{reason}"),
             StartError::Storage(error) => write!(f, "{error}"),
+            StartError::Cluster(error) => write!(f, "--redis: {error}"),
         }
     }
 }
@@ -131,7 +135,10 @@ pub struct ShutdownReport {
 /// The room log is opened first, so that a second process on the same data directory is told
 /// so (whatever port it asked for) before it touches the network.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-    let store = storage::open_store(&config).map_err(StartError::Storage)?;
+    let store = match &config.cluster.redis_url {
+        Some(url) => storage::open_cluster_store(url, &config).map_err(StartError::Cluster)?,
+        None => storage::open_store(&config).map_err(StartError::Storage)?,
+    };
     let requested = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(requested)
         .await

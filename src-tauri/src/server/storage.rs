@@ -2,6 +2,7 @@
 //!
 //! - **SQLite** (the default): `<data dir>/rooms.sqlite3`, locked against a second process (see
 //!   [`crate::room_log::sqlite`]). History, epochs and numbering survive restarts.
+//! - **Redis**: with `--redis URL` (headless cluster nodes), see [`crate::room_log::redis`].
 //! - **Memory**: with `--in-memory`, or when there is no data directory (tests and embedders that
 //!   build a [`ServerConfig`] themselves get this unless they set `data_dir`).
 //!
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use crate::config::{Durability, ServerConfig};
 use crate::room_log::sqlite::{OpenError, Retention, SqliteOptions, FILE_NAME};
-use crate::room_log::{HistoryLimits, LogStore, MemoryStore, SqliteStore};
+use crate::room_log::{HistoryLimits, LogError, LogStore, MemoryStore, RedisStore, SqliteStore};
 
 /// The store `config` asks for.
 pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn LogStore>, OpenError> {
@@ -46,6 +47,17 @@ pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn LogStore>, OpenError>
         file = %data_dir.join(FILE_NAME).display(),
         durability = ?config.storage.durability,
         "rooms' history is kept in SQLite"
+    );
+    Ok(Arc::new(store))
+}
+
+/// The cluster's store: the Redis at `url` (`--redis`), keeping `--history` frames per room.
+/// Connects lazily, so a node starts while Redis is down and refuses posts until it is back.
+pub fn open_cluster_store(url: &str, config: &ServerConfig) -> Result<Arc<dyn LogStore>, LogError> {
+    let store = RedisStore::open(url, config.history_limit)?;
+    tracing::info!(
+        history = config.history_limit,
+        "cluster node: rooms' history and numbering are kept in Redis"
     );
     Ok(Arc::new(store))
 }
