@@ -18,12 +18,19 @@ use support::redis_server::RedisServer;
 use support::ws_client::{start_server_with, Client};
 use tauri_ractor_websocket::config::{ClusterConfig, ServerConfig};
 use tauri_ractor_websocket::server::RunningServer;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 async fn node(redis: &RedisServer) -> RunningServer {
     start_server_with(ServerConfig {
         cluster: ClusterConfig {
             redis_url: Some(redis.url()),
         },
+        // Clients of these tests read only what they wait for; the lobby's join notices and
+        // presence of a dozen clients must not count as slow consumers.
+        outbound_queue_frames: 4096,
+        // They answer pings only while they read: a client waiting through an outage must not
+        // be closed as idle.
+        idle_timeout: Duration::from_secs(600),
         ..ServerConfig::ephemeral()
     })
     .await
@@ -235,4 +242,79 @@ async fn after_redis_lost_its_data_a_resuming_client_gets_a_gap_and_the_new_epoc
     node_a.shutdown().await;
     node_b.shutdown().await;
     node_c.shutdown().await;
+}
+
+/// How the server closed `client`: its close code, or `None` when the socket failed first (a
+/// close racing the client's own reply to it).
+async fn closed_with(client: &mut Client) -> Option<CloseCode> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), client.ws.next())
+            .await
+            .expect("the server closes in time");
+        match frame {
+            Some(Ok(Message::Close(close))) => return close.map(|close| close.code),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn rooms_started_while_redis_is_down_do_not_stop_the_node() {
+    let mut redis = RedisServer::start();
+    let node_a = node(&redis).await;
+    let addr = node_a.local_addr();
+    let (mut talker, _joined) = join(addr, "dev").await;
+    chat(&mut talker, "dev", "kept").await;
+    assert_eq!(next_in(&mut talker, "dev").await, (1, "kept".into()));
+    let mut joiners = Vec::new();
+    for _ in 0..12 {
+        joiners.push(Client::connect(addr).await);
+    }
+    redis.kill_keeping_data();
+
+    // While Redis is down, each joiner asks for a new room. The rooms start (more of them than
+    // the restart intensity allows failures, 5 in 10 s by default: had their starts failed, the
+    // node would stop), but the joiner cannot get the room's backlog, so it is closed with 1013
+    // (try again).
+    for (i, joiner) in joiners.iter_mut().enumerate() {
+        joiner
+            .send_json(json!({"type": "join", "room": format!("new-{i}")}))
+            .await;
+        let code = closed_with(joiner).await;
+        assert!(matches!(code, None | Some(CloseCode::Again)), "{code:?}");
+    }
+    let health = support::ws_client::health(addr).await;
+    assert_eq!(health["draining"], false, "{health}");
+    // The client that was in before stays connected; its posts are refused.
+    chat(&mut talker, "dev", "refused").await;
+    let refused = talker.next_of_type("error").await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+
+    redis.start_again();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        chat(&mut talker, "dev", "after").await;
+        let frame = talker.next_json().await;
+        if frame["type"] == "message" {
+            assert_eq!(
+                (frame["seq"].as_u64(), frame["text"].as_str()),
+                (Some(2), Some("after"))
+            );
+            break;
+        }
+        assert_eq!(frame["code"], "unavailable", "{frame}");
+        assert!(
+            Instant::now() < deadline,
+            "posts still refused after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A room started during the outage works once Redis is back.
+    let (mut late, _joined) = join(addr, "new-0").await;
+    chat(&mut late, "new-0", "first").await;
+    assert_eq!(next_in(&mut late, "new-0").await, (1, "first".into()));
+    node_a.shutdown().await;
 }

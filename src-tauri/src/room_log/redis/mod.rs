@@ -81,7 +81,9 @@ struct Shared {
     /// Entries each room's stream keeps (`--history`).
     frames_per_room: usize,
     /// The last head read of each room: what [`RoomLog::head`] answers while Redis is down, so a
-    /// room restarted meanwhile starts (and refuses posts) instead of crash-looping.
+    /// room (re)started meanwhile starts (and refuses posts) instead of crash-looping, which
+    /// would soon exceed the restart intensity and stop the whole node. A room this node never
+    /// read gets a provisional head ([`PROVISIONAL_EPOCH`]).
     heads: Mutex<HashMap<String, LogHead>>,
 }
 
@@ -249,7 +251,11 @@ impl RedisRoomLog {
                 heads().insert(self.room.clone(), head.clone());
                 Ok(head)
             }
-            Err(error) => heads().get(&self.room).cloned().ok_or(error),
+            Err(error) => {
+                let known = heads().get(&self.room).cloned();
+                tracing::warn!(room = %self.room, %error, known = known.is_some(), "Redis is unavailable: the room starts from the last head this node knew, or a provisional one");
+                Ok(known.unwrap_or_else(provisional_head))
+            }
         }
     }
 
@@ -283,6 +289,22 @@ impl RedisRoomLog {
             kept_frames: usize::try_from(kept).unwrap_or(usize::MAX),
             kept_bytes: 0,
         })
+    }
+}
+
+/// The epoch of a room that started while Redis was down and this node never read its head.
+/// Not a random epoch (those are 32 hex characters), so it never matches a real one: a client
+/// resuming there is told `gap: true`. The room's first post after Redis is back carries the real
+/// epoch, and the room switches to it (and fills the hole from the stream).
+pub const PROVISIONAL_EPOCH: &str = "unavailable";
+
+fn provisional_head() -> LogHead {
+    LogHead {
+        epoch: Epoch::from_stored(PROVISIONAL_EPOCH.to_owned()),
+        last_seq: 0,
+        first_kept: 1,
+        kept_frames: 0,
+        kept_bytes: 0,
     }
 }
 

@@ -185,6 +185,11 @@ async fn redis_down_fails_with_unavailable_and_recovers_when_it_is_back() {
     // A room (re)started meanwhile still gets a log and the last head it knew.
     let reopened = store.open("r").await.expect("open needs no round trip");
     assert_eq!(reopened.head().await.expect("cached head"), head_before);
+    // A room never read gets a provisional head, which matches no real epoch.
+    let never_read = store.open("other").await.expect("open");
+    let provisional = never_read.head().await.expect("provisional head");
+    assert_eq!(provisional.epoch.as_str(), PROVISIONAL_EPOCH);
+    assert_eq!((provisional.last_seq, provisional.first_kept), (0, 1));
 
     // Restarted without persistence: the data is gone, so a new epoch; the store reconnects.
     redis.restart();
