@@ -462,6 +462,27 @@ mod tests {
     }
 
     #[test]
+    fn the_redis_flag_makes_a_cluster_node_and_nothing_changes_without_it() {
+        let config = Cli::try_parse_from([
+            "tauri-ractor-websocket",
+            "--headless",
+            "--redis",
+            "redis://127.0.0.1:6379/0",
+        ])
+        .expect("valid flags")
+        .server_config();
+        assert_eq!(
+            config.cluster.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/0")
+        );
+        let defaults = Cli::try_parse_from(["tauri-ractor-websocket"])
+            .expect("no flags")
+            .server_config();
+        assert_eq!(defaults.cluster, ClusterConfig::default());
+        assert_eq!(defaults.cluster.redis_url, None);
+    }
+
+    #[test]
     fn storage_flags_reach_the_config() {
         let config = Cli::try_parse_from([
             "tauri-ractor-websocket",
