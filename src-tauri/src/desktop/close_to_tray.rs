@@ -20,13 +20,13 @@
 //!   setting (that one is about room messages): without it, a closed window would look like a
 //!   quit app that still holds its port.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tauri::menu::CheckMenuItem;
 use tauri::{App, AppHandle, Manager, Runtime, Window, WindowEvent, Wry};
 use tauri_plugin_notification::NotificationExt;
 
+use super::saved_switch::SavedSwitch;
 use super::tray_host;
 use super::window::MAIN_WINDOW;
 
@@ -38,50 +38,26 @@ const TRAY_ID: &str = "main";
 
 /// The user's choice, and whether this run has told them yet; managed as Tauri state.
 pub struct CloseToTray {
-    enabled: AtomicBool,
-    marker: Option<PathBuf>,
+    setting: SavedSwitch,
     told: AtomicBool,
 }
 
 impl CloseToTray {
     /// Reads the saved choice (on unless the marker file exists).
     pub fn load<R: Runtime>(app: &AppHandle<R>) -> Self {
-        let marker = app
-            .path()
-            .app_config_dir()
-            .ok()
-            .map(|dir| dir.join("close-to-tray-off"));
-        let enabled = !marker.as_ref().is_some_and(|path| path.exists());
         Self {
-            enabled: AtomicBool::new(enabled),
-            marker,
+            setting: SavedSwitch::load(app, "close-to-tray-off", "close to tray"),
             told: AtomicBool::new(false),
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
+        self.setting.enabled()
     }
 
     /// Turns the behaviour on or off and remembers the choice.
     pub fn set_enabled(&self, enabled: bool) {
-        self.enabled.store(enabled, Ordering::Relaxed);
-        tracing::info!(enabled, "close to tray");
-        let Some(marker) = &self.marker else { return };
-        let saved = if enabled {
-            match std::fs::remove_file(marker) {
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
-        } else {
-            marker
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(marker, b""))
-        };
-        if let Err(error) = saved {
-            tracing::warn!(%error, path = %marker.display(), "could not save the close-to-tray setting");
-        }
+        self.setting.set_enabled(enabled);
     }
 }
 

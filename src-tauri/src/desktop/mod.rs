@@ -24,6 +24,7 @@ mod log_folder;
 mod minimized;
 mod notifications;
 mod port_choice;
+mod saved_switch;
 mod share;
 mod single_instance;
 mod tray;

@@ -19,59 +19,34 @@
 //! what `tests/e2e_desktop_notifications.rs` waits for before it sends a message to a window it
 //! has just unfocused.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use tauri::{AppHandle, Manager, Runtime, State, WebviewWindow, Window, WindowEvent};
+use tauri::{AppHandle, Runtime, State, WebviewWindow, Window, WindowEvent};
 use tauri_plugin_notification::NotificationExt;
+
+use super::saved_switch::SavedSwitch;
 
 /// Longest body shown; notification servers truncate anyway, this keeps the D-Bus call small.
 const MAX_BODY_CHARS: usize = 200;
 
 /// The user's choice, managed as Tauri state.
-pub struct Notifications {
-    enabled: AtomicBool,
-    marker: Option<PathBuf>,
-}
+pub struct Notifications(SavedSwitch);
 
 impl Notifications {
     /// Reads the saved choice (on unless the marker file exists).
     pub fn load<R: Runtime>(app: &AppHandle<R>) -> Self {
-        let marker = app
-            .path()
-            .app_config_dir()
-            .ok()
-            .map(|dir| dir.join("notifications-off"));
-        let enabled = !marker.as_ref().is_some_and(|path| path.exists());
-        Self {
-            enabled: AtomicBool::new(enabled),
-            marker,
-        }
+        Self(SavedSwitch::load(
+            app,
+            "notifications-off",
+            "desktop notifications",
+        ))
     }
 
     pub fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
+        self.0.enabled()
     }
 
     /// Turns notifications on or off and remembers the choice.
     pub fn set_enabled(&self, enabled: bool) {
-        self.enabled.store(enabled, Ordering::Relaxed);
-        tracing::info!(enabled, "desktop notifications");
-        let Some(marker) = &self.marker else { return };
-        let saved = if enabled {
-            match std::fs::remove_file(marker) {
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
-        } else {
-            marker
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(marker, b""))
-        };
-        if let Err(error) = saved {
-            tracing::warn!(%error, path = %marker.display(), "could not save the notification setting");
-        }
+        self.0.set_enabled(enabled);
     }
 }
 
