@@ -129,6 +129,15 @@ fn redis_error(error: RedisError) -> LogError {
 /// What the reading script answers (see [`scripts`]).
 type ReadReply = (String, String, String, u64, Vec<String>);
 
+/// [`ReadReply`] checked: the room's head, and the entries as `id, frame, id, frame, …`.
+struct ReadResult {
+    epoch: Epoch,
+    last_seq: u64,
+    first_kept: u64,
+    kept: u64,
+    flat: Vec<String>,
+}
+
 /// Which entries the reading script returns.
 enum Read {
     /// Up to `count` entries with `seq >= from`, oldest first.
@@ -197,28 +206,10 @@ impl RedisRoomLog {
             Read::UpTo { to, count } => ("before", to, count),
             Read::Head => ("head", 0, 0),
         };
-        let mut connection = self.shared.connection.clone();
-        let (epoch, last_seq, first_id, _kept, flat): ReadReply = self
-            .shared
-            .read
-            .key(&self.keys.epoch)
-            .key(&self.keys.seq)
-            .key(&self.keys.stream)
-            .arg(Epoch::random().as_str())
-            .arg(if count == 0 { "head" } else { mode })
-            .arg(bound)
-            .arg(count)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(redis_error)?;
-        let last_seq: u64 = last_seq
-            .parse()
-            .map_err(|_| LogError::unavailable(format!("Redis answered seq {last_seq:?}")))?;
-        let first_kept = if first_id.is_empty() {
-            last_seq.saturating_add(1)
-        } else {
-            entry_seq(&first_id)?
-        };
+        let reply = self
+            .run_read(if count == 0 { "head" } else { mode }, bound, count)
+            .await?;
+        let flat = reply.flat;
         let mut frames = Vec::with_capacity(flat.len() / 2);
         let mut pairs = flat.into_iter();
         while let (Some(id), Some(frame)) = (pairs.next(), pairs.next()) {
@@ -231,9 +222,9 @@ impl RedisRoomLog {
             frames.reverse();
         }
         Ok(LogPage {
-            epoch: Epoch::from_stored(epoch),
-            first_kept,
-            last_seq,
+            epoch: reply.epoch,
+            first_kept: reply.first_kept,
+            last_seq: reply.last_seq,
             frames,
         })
     }
@@ -260,17 +251,29 @@ impl RedisRoomLog {
     }
 
     async fn read_head(&self) -> Result<LogHead, LogError> {
+        let reply = self.run_read("head", 0, 0).await?;
+        Ok(LogHead {
+            epoch: reply.epoch,
+            last_seq: reply.last_seq,
+            first_kept: reply.first_kept,
+            kept_frames: usize::try_from(reply.kept).unwrap_or(usize::MAX),
+            kept_bytes: 0,
+        })
+    }
+
+    /// Runs the reading script (`mode` is `head`, `after` or `before`) and checks its head.
+    async fn run_read(&self, mode: &str, bound: u64, count: usize) -> Result<ReadResult, LogError> {
         let mut connection = self.shared.connection.clone();
-        let (epoch, last_seq, first_id, kept, _): ReadReply = self
+        let (epoch, last_seq, first_id, kept, flat): ReadReply = self
             .shared
             .read
             .key(&self.keys.epoch)
             .key(&self.keys.seq)
             .key(&self.keys.stream)
             .arg(Epoch::random().as_str())
-            .arg("head")
-            .arg(0u64)
-            .arg(0u64)
+            .arg(mode)
+            .arg(bound)
+            .arg(count)
             .invoke_async(&mut connection)
             .await
             .map_err(redis_error)?;
@@ -282,12 +285,12 @@ impl RedisRoomLog {
         } else {
             entry_seq(&first_id)?
         };
-        Ok(LogHead {
+        Ok(ReadResult {
             epoch: Epoch::from_stored(epoch),
             last_seq,
             first_kept,
-            kept_frames: usize::try_from(kept).unwrap_or(usize::MAX),
-            kept_bytes: 0,
+            kept,
+            flat,
         })
     }
 }
