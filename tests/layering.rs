@@ -34,6 +34,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("paths", 1),
     // Each room's numbered history, behind a trait: the actors use it, it uses only protocol.
     ("room_log", 1),
+    ("cluster", 1),
     ("shutdown_signal", 1),
     // The actor system.
     ("actors", 2),

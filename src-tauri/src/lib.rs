@@ -24,7 +24,8 @@
 //! - [`protocol`] uses nothing of this crate. What every layer shares about the wire lives
 //!   here: [`protocol::LOBBY`], [`protocol::unix_millis`], the close and error codes.
 //! - The small support modules ([`config`], [`metrics`], [`paths`], [`os_limits`],
-//!   [`logging`], [`shutdown_signal`]) and the room log ([`room_log`]) use only `protocol`.
+//!   [`logging`], [`shutdown_signal`]), the room log ([`room_log`]) and the cluster's membership
+//!   ([`cluster`]) use only `protocol` (and `config`).
 //! - [`actors`] never uses [`server`]: the actors do not know they are behind HTTP.
 //! - [`server`] uses the actors; inside it, the request guard takes only its
 //!   [`server::RequestPolicy`], not the server state.
@@ -38,6 +39,7 @@
 
 pub mod actors;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod headless;
 pub mod logging;

@@ -30,10 +30,12 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
+use super::cluster_calls;
 use super::directory::DirectoryMsg;
 use super::outbox::Outbox;
 use super::rate_limit::TokenBucket;
 use super::room::{unix_millis, PendingPost, Post, RoomMsg, LOBBY};
+use crate::cluster::{Cluster, InboxDirect};
 use crate::metrics::{ActorCall, ConnectionStats, Metrics};
 use crate::protocol::history::HISTORY_DEFAULT_LIMIT;
 use crate::protocol::{
@@ -97,6 +99,8 @@ pub struct ConnectionArgs {
     pub metrics: Arc<Metrics>,
     /// The room log, read directly for `history` requests.
     pub store: Arc<dyn LogStore>,
+    /// The cluster (`--redis`): renames and direct messages across nodes.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// The actor's data, owned by its task.
@@ -116,6 +120,7 @@ pub struct ConnectionState {
     call_timeout: Duration,
     metrics: Arc<Metrics>,
     store: Arc<dyn LogStore>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// The behaviour of a connection actor.
@@ -164,6 +169,7 @@ impl Actor for ConnectionActor {
             call_timeout: args.call_timeout,
             metrics: args.metrics,
             store: args.store,
+            cluster: args.cluster,
         })
     }
 
@@ -385,6 +391,12 @@ impl ConnectionState {
 
     async fn rename(&mut self, name: String) {
         let id = self.id;
+        let cluster = self.cluster.clone();
+        let claimed =
+            match cluster_calls::reserve_rename(cluster.as_deref(), id, &self.name, &name).await {
+                Ok(claimed) => claimed,
+                Err((code, reason)) => return self.reply_error(code, reason),
+            };
         let timer = self.metrics.call_timer(ActorCall::ConnectionToDirectory);
         let answer = self
             .directory
@@ -400,6 +412,7 @@ impl ConnectionState {
         drop(timer);
         match answer {
             Ok(CallResult::Success(Ok(old_name))) => {
+                cluster_calls::renamed(cluster.as_deref(), id, &old_name, &name).await;
                 self.name = name.clone();
                 let renamed = ServerMessage::Renamed {
                     id: self.id,
@@ -408,11 +421,17 @@ impl ConnectionState {
                 };
                 self.outbox.deliver_text(renamed.to_json().into());
             }
-            Ok(CallResult::Success(Err((code, reason)))) => self.reply_error(code, reason),
-            _ => self.reply_error(
-                ErrorCode::Unavailable,
-                "could not rename right now; try again",
-            ),
+            Ok(CallResult::Success(Err((code, reason)))) => {
+                cluster_calls::rename_refused(cluster.as_deref(), id, &name, claimed).await;
+                self.reply_error(code, reason)
+            }
+            _ => {
+                cluster_calls::rename_refused(cluster.as_deref(), id, &name, claimed).await;
+                self.reply_error(
+                    ErrorCode::Unavailable,
+                    "could not rename right now; try again",
+                )
+            }
         }
     }
 
@@ -491,12 +510,7 @@ impl ConnectionState {
         drop(timer);
         let (recipient_name, recipient) = match answer {
             Ok(CallResult::Success(Some(found))) => found,
-            Ok(CallResult::Success(None)) => {
-                return self.reply_error(
-                    ErrorCode::UnknownRecipient,
-                    format!("no connection with id {to} is online"),
-                )
-            }
+            Ok(CallResult::Success(None)) => return self.direct_elsewhere(to, text).await,
             _ => return self.reply_error(ErrorCode::Unavailable, "could not send it right now"),
         };
         let frame: Utf8Bytes = ServerMessage::Direct {
@@ -513,6 +527,33 @@ impl ConnectionState {
         recipient.deliver_text(frame.clone());
         if to != self.id {
             self.outbox.deliver_text(frame);
+        }
+    }
+
+    /// A direct message to a connection this node does not have: through its node's inbox
+    /// (cluster), echoed only once stored there; else `unknown_recipient`.
+    async fn direct_elsewhere(&mut self, to: u64, text: String) {
+        let message = InboxDirect {
+            from_id: self.id,
+            from: self.name.clone(),
+            to_id: to,
+            text,
+            ts: unix_millis(),
+        };
+        match cluster_calls::direct_elsewhere(self.cluster.as_deref(), &message).await {
+            Ok(recipient_name) => {
+                Metrics::count(&self.metrics.direct_messages);
+                let echo = ServerMessage::Direct {
+                    from_id: message.from_id,
+                    from: message.from,
+                    to_id: to,
+                    to: recipient_name,
+                    text: message.text,
+                    ts: message.ts,
+                };
+                self.outbox.deliver_text(echo.to_json().into());
+            }
+            Err((code, reason)) => self.reply_error(code, reason),
         }
     }
 

@@ -13,6 +13,7 @@
 //! the room fans out straight into outboxes. The directory is asked only for rare things (joins,
 //! renames, a DM's recipient, a room's new address after a restart) and never waits on anyone.
 
+pub mod cluster_calls;
 pub mod connection;
 pub mod directory;
 pub mod lifecycle_log;

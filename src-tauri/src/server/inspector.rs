@@ -23,6 +23,7 @@ use crate::actors::directory::{
 use crate::actors::lifecycle_log::LifecycleEvent;
 use crate::actors::room::RoomMsg;
 use crate::actors::supervisor::{SupervisorMsg, SupervisorSnapshot};
+use crate::cluster::NodeRecord;
 
 #[derive(Serialize)]
 pub struct ActorTree {
@@ -31,6 +32,18 @@ pub struct ActorTree {
     rooms: Vec<RoomView>,
     connections: Vec<ConnectionView>,
     events: Vec<LifecycleEvent>,
+    /// Cluster nodes only (`--redis`): the live nodes, as of this node's last heartbeat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<Vec<NodeView>>,
+}
+
+/// One node of the cluster.
+#[derive(Serialize)]
+struct NodeView {
+    #[serde(flatten)]
+    record: NodeRecord,
+    /// This node (the one answering).
+    this: bool,
 }
 
 #[derive(Serialize)]
@@ -117,6 +130,17 @@ pub async fn actors(State(app): State<Arc<AppState>>) -> Result<Json<ActorTree>,
         rooms,
         connections,
         events: supervisor.events,
+        nodes: app.cluster.as_ref().map(|cluster| {
+            cluster
+                .view()
+                .nodes
+                .into_iter()
+                .map(|record| NodeView {
+                    this: record.id == cluster.instance,
+                    record,
+                })
+                .collect()
+        }),
     }))
 }
 

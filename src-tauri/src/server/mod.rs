@@ -16,6 +16,7 @@ mod about;
 pub mod access;
 mod api_error;
 mod broadcast;
+mod cluster_node;
 pub mod connections;
 #[cfg(feature = "test-hooks")]
 mod debug;
@@ -155,6 +156,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 
     let instance = new_instance_id();
     let scope = format!("server-{instance}");
+    let sockets = state::SocketCounter::default();
+    let cluster = cluster_node::open(&config, &instance, local_addr, &sockets)?;
     let metrics = Arc::new(Metrics::default());
     let fatal = Arc::new(FatalSignal::default());
     let supervisor_args = SupervisorArgs {
@@ -166,6 +169,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         call_timeout: config.actor_call_timeout,
         metrics: Arc::clone(&metrics),
         fatal: Arc::clone(&fatal),
+        cluster: cluster.clone(),
         #[cfg(feature = "test-hooks")]
         start_connection_delay: (
             config.test_hooks.start_connection_delay,
@@ -229,7 +233,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         lobby: std::sync::Mutex::new(None),
         fatal,
         scope,
-        sockets: state::SocketCounter::default(),
+        sockets,
         draining: CancellationToken::new(),
         policy,
         metrics,
@@ -240,6 +244,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         next_connection_id: std::sync::atomic::AtomicU64::new(1),
         local_addr,
         access: access.control,
+        cluster,
     });
     if app.lobby().await.is_none() {
         supervisor.stop(None);
@@ -270,6 +275,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             tokio::spawn(connections::accept_loop(listener, router, http))
         }
     };
+    cluster_node::spawn(&app);
     tokio::spawn(drain_on_failure(Arc::clone(&app)));
     tokio::spawn(watch_supervisor(Arc::clone(&app), supervisor_task));
 

@@ -15,6 +15,7 @@ use crate::actors::connection::CONNECTIONS_GROUP;
 use crate::actors::directory::DirectoryMsg;
 use crate::actors::room::{RoomMsg, LOBBY};
 use crate::actors::supervisor::{FatalSignal, SupervisorMsg};
+use crate::cluster::Cluster;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::room_log::LogStore;
@@ -55,12 +56,20 @@ pub struct AppState {
     pub access: Arc<AccessControl>,
     /// Starts at 1; see [`AppState::next_connection_id`].
     pub(crate) next_connection_id: AtomicU64,
+    /// This node's handle on its cluster (`--redis`); `None` on a single node.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
-    /// A fresh connection id; ids are never reused within one server run.
-    pub fn next_connection_id(&self) -> u64 {
-        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    /// A fresh connection id; ids are never reused within one server run. In a cluster the id
+    /// carries the node's number ([`crate::cluster::ids`]), unique across nodes; `None` while the
+    /// node has no number yet (Redis unreachable since it started).
+    pub fn next_connection_id(&self) -> Option<u64> {
+        let local = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        match &self.cluster {
+            Some(cluster) => cluster.connection_id(local),
+            None => Some(local),
+        }
     }
 
     /// Live connection actors, read from the actor system (the process group), not counted

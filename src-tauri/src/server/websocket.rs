@@ -71,6 +71,19 @@ pub async fn upgrade(
         )
         .into_response();
     }
+    if app
+        .cluster
+        .as_ref()
+        .is_some_and(|cluster| cluster.node_number().is_none())
+    {
+        Metrics::count(&app.metrics.connections_refused);
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this node has not joined its cluster yet (Redis is unreachable); try again",
+        )
+        .into_response();
+    }
     let Some(slot) = app.sockets.try_open(app.max_connections) else {
         Metrics::count(&app.metrics.connections_refused);
         tracing::warn!(max = app.max_connections, %peer, "refused a WebSocket: connection cap reached");
@@ -109,7 +122,24 @@ async fn run_connection(
     ends: Ends,
 ) {
     Metrics::count(&app.metrics.connections_opened);
-    let id = app.next_connection_id();
+    let Some(id) = app.next_connection_id() else {
+        tracing::warn!(%peer, "no connection id left on this node (or no node number)");
+        let limits = OutboxLimits {
+            frames: 1,
+            bytes: 1024,
+        };
+        let (sink, _stream) = socket.split();
+        let outbox = Outbox::spawn_writer(
+            sink,
+            limits,
+            app.config.heartbeat_interval,
+            Arc::new(ConnectionStats::new(unix_millis())),
+            Arc::clone(&app.metrics),
+        );
+        outbox.close(CloseCode::SlowConsumer);
+        outbox.finished().await;
+        return;
+    };
     let stats = Arc::new(ConnectionStats::new(unix_millis()));
     let (sink, stream) = socket.split();
     let limits = OutboxLimits {
@@ -144,6 +174,7 @@ async fn run_connection(
         stats: Arc::clone(&stats),
         metrics: Arc::clone(&app.metrics),
         store: Arc::clone(&app.store),
+        cluster: app.cluster.clone(),
     };
     let requested_name = params.name;
     // A token can only match if it has the shape of one; anything else is ignored.

@@ -35,6 +35,8 @@ use tokio::sync::oneshot;
 use super::outbox::Outbox;
 use super::room::{MemberCursor, RestoredMember, RoomMsg};
 use super::supervisor::SupervisorMsg;
+use crate::cluster::presence::NodePresence;
+use crate::cluster::Cluster;
 use crate::metrics::ConnectionStats;
 use crate::protocol::{CloseCode, ErrorCode, Resume};
 use names::Names;
@@ -117,6 +119,12 @@ pub enum DirectoryMsg {
         reply: RpcReplyPort<usize>,
     },
     Snapshot(RpcReplyPort<DirectorySnapshot>),
+    /// Cluster nodes only: each room with members here, its member count and its first
+    /// `limit` members by id (for [`crate::cluster::presence`]).
+    LocalPresence {
+        limit: usize,
+        reply: RpcReplyPort<Vec<LocalRoom>>,
+    },
     /// How many rooms exist (cheap, for `/metrics`).
     RoomCount(RpcReplyPort<usize>),
 }
@@ -131,6 +139,15 @@ pub struct Claimed {
     pub session: String,
     /// The id of the connection it replaced, if it presented a live session.
     pub replaced: Option<u64>,
+}
+
+/// A room with members on this node, for the cluster's presence.
+#[derive(Debug, Clone)]
+pub struct LocalRoom {
+    pub room: String,
+    /// `None` while it (re)starts.
+    pub actor: Option<ActorRef<RoomMsg>>,
+    pub presence: NodePresence,
 }
 
 /// One connection as the inspector shows it.
@@ -173,6 +190,8 @@ pub struct DirectoryArgs {
     pub max_rooms: usize,
     /// Rooms one connection may be in, the lobby included.
     pub max_rooms_per_connection: usize,
+    /// The cluster (`--redis`): names held here are kept in Redis too.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// A registered connection.
@@ -192,6 +211,7 @@ pub struct DirectoryState {
     connections: HashMap<u64, Connection>,
     names: Names,
     rooms: BTreeMap<String, RoomEntry>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// The directory's behaviour.
@@ -214,6 +234,7 @@ impl Actor for Directory {
             connections: HashMap::new(),
             names: Names::default(),
             rooms: BTreeMap::new(),
+            cluster: args.cluster,
         })
     }
 
@@ -275,6 +296,9 @@ impl Actor for Directory {
             DirectoryMsg::Snapshot(reply) => {
                 let _ = reply.send(state.snapshot(&myself));
             }
+            DirectoryMsg::LocalPresence { limit, reply } => {
+                let _ = reply.send(state.local_presence(limit));
+            }
             DirectoryMsg::RoomCount(reply) => {
                 let _ = reply.send(state.rooms.len());
             }
@@ -325,6 +349,9 @@ impl DirectoryState {
             }
         }
         self.names.take(&name, id);
+        if let Some(cluster) = &self.cluster {
+            cluster.hold_name(id, &name);
+        }
         let token = crate::protocol::token::random_hex(crate::protocol::token::SESSION_TOKEN_BYTES);
         self.names.add_session(token.clone(), id);
         self.connections.insert(
@@ -353,6 +380,9 @@ impl DirectoryState {
             connection.outbox.close(CloseCode::InternalError);
         }
         self.names.release(&connection.name, id);
+        if let Some(cluster) = &self.cluster {
+            cluster.forget_connection(id, &connection.name);
+        }
         if self.names.session_owner(&connection.session) == Some(id) {
             self.names.remove_session(&connection.session);
         }
@@ -369,6 +399,9 @@ impl DirectoryState {
         ))?;
         let old_name = std::mem::replace(&mut connection.name, name.clone());
         self.names.rename(id, &old_name, &name);
+        if let Some(cluster) = &self.cluster {
+            cluster.hold_name(id, &name);
+        }
         for room in &connection.rooms {
             if let Some(actor) = self.rooms.get(room).and_then(RoomEntry::actor) {
                 let _ = actor.cast(RoomMsg::Renamed {

@@ -265,4 +265,34 @@ impl DirectoryState {
             }
         }
     }
+
+    /// Each room with members here (not leaving): their count and the first `limit` by id.
+    pub(super) fn local_presence(&self, limit: usize) -> Vec<super::LocalRoom> {
+        self.rooms
+            .iter()
+            .filter_map(|(name, entry)| {
+                let here = entry
+                    .members
+                    .iter()
+                    .filter(|(_, membership)| membership.leaving.is_none());
+                let count = here.clone().count();
+                if count == 0 {
+                    return None;
+                }
+                let members = here
+                    .filter_map(|(id, _)| {
+                        self.connections
+                            .get(id)
+                            .map(|connection| (*id, connection.name.clone()))
+                    })
+                    .take(limit)
+                    .collect();
+                Some(super::LocalRoom {
+                    room: name.clone(),
+                    actor: entry.actor().cloned(),
+                    presence: crate::cluster::presence::NodePresence { count, members },
+                })
+            })
+            .collect()
+    }
 }

@@ -48,6 +48,7 @@ use tokio::sync::oneshot;
 
 use crate::actors::directory::DirectoryMsg;
 use crate::actors::outbox::Outbox;
+use crate::cluster::presence::RemoteMembers;
 use crate::metrics::{DepthTally, Metrics, PostInFlight};
 use crate::protocol::{FrameTemplate, MessageKind, NoticeEvent, ServerMessage, SEQ_PLACEHOLDER};
 use crate::room_log::{Appended, Epoch, LogError, LogPage, LogStore, NewEntry, RoomLog};
@@ -137,6 +138,8 @@ pub enum RoomMsg {
         reason: String,
     },
     Stats(RpcReplyPort<RoomStats>),
+    /// From the cluster's presence loop: this room's members on other nodes changed.
+    RemotePresence(RemoteMembers),
     /// Time to send the pending presence summary of a large room (sent by the room to itself).
     FlushPresence,
     /// Test-only: make the room panic, to show that it heals.
@@ -179,6 +182,8 @@ pub struct RoomState {
     summary_pending: bool,
     next_generation: u64,
     metrics: Arc<Metrics>,
+    /// This room's members on other nodes of the cluster (empty on a single node).
+    remote: RemoteMembers,
 }
 
 impl Actor for RoomActor {
@@ -209,6 +214,7 @@ impl Actor for RoomActor {
             summary_pending: false,
             next_generation: 0,
             metrics: args.metrics,
+            remote: RemoteMembers::default(),
         })
     }
 
@@ -278,6 +284,7 @@ impl Actor for RoomActor {
                 send_left,
             } => state.leave(id, &outbox, cursor, send_left),
             RoomMsg::Renamed { id, name } => state.rename(id, name),
+            RoomMsg::RemotePresence(remote) => state.remote_presence(remote),
             RoomMsg::CatchUpPage {
                 id,
                 generation,

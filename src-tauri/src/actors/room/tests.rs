@@ -45,6 +45,7 @@ async fn tree(history: usize) -> Tree {
         call_timeout: Duration::from_secs(5),
         metrics: Arc::default(),
         fatal: Arc::new(FatalSignal::default()),
+        cluster: None,
         #[cfg(feature = "test-hooks")]
         start_connection_delay: (Duration::ZERO, 0),
     };

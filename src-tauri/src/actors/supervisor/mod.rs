@@ -22,6 +22,7 @@
 //! timeout. If the answer cannot be delivered (the handler gave up and closed the socket), the
 //! actor just started is stopped again, which releases its name and lobby membership: no ghost.
 
+mod cluster_names;
 mod fatal;
 mod restart_intensity;
 
@@ -37,6 +38,7 @@ use super::connection::{ConnectionActor, ConnectionArgs, ConnectionMsg, MAX_ROOM
 use super::directory::{Directory, DirectoryArgs, DirectoryMsg};
 use super::lifecycle_log::{LifecycleEvent, LifecycleEventKind, LifecycleLog};
 use super::room::{RoomActor, RoomArgs, RoomMsg};
+use crate::cluster::Cluster;
 use crate::metrics::Metrics;
 use crate::room_log::LogStore;
 pub use fatal::FatalSignal;
@@ -111,6 +113,8 @@ pub struct SupervisorArgs {
     pub call_timeout: Duration,
     pub metrics: Arc<Metrics>,
     pub fatal: Arc<FatalSignal>,
+    /// The cluster (`--redis`): names are claimed there too ([`cluster_names`]).
+    pub cluster: Option<Arc<Cluster>>,
     /// Test-only: how long `StartConnection` waits before answering (to test the rollback),
     /// and for how many connections (the first ones).
     #[cfg(feature = "test-hooks")]
@@ -140,6 +144,7 @@ pub struct SupervisorState {
     intensity: RestartIntensity,
     log: LifecycleLog,
     shutting_down: bool,
+    cluster: Option<Arc<Cluster>>,
     #[cfg(feature = "test-hooks")]
     start_connection_delay: (Duration, usize),
 }
@@ -161,6 +166,7 @@ impl Actor for ConnectionSupervisor {
             supervisor: myself.clone(),
             max_rooms: args.max_rooms,
             max_rooms_per_connection: MAX_ROOMS_PER_CONNECTION,
+            cluster: args.cluster.clone(),
         };
         let (directory, _) =
             Actor::spawn_linked(None, Directory, directory_args, myself.get_cell()).await?;
@@ -185,6 +191,7 @@ impl Actor for ConnectionSupervisor {
             intensity: RestartIntensity::new(args.max_room_restarts, args.room_restart_window),
             log,
             shutting_down: false,
+            cluster: args.cluster,
             #[cfg(feature = "test-hooks")]
             start_connection_delay: args.start_connection_delay,
         })
@@ -269,6 +276,8 @@ impl SupervisorState {
             return; // the handler already gave up: start nothing
         }
         let id = args.id;
+        let reserved = cluster_names::reserve(self.cluster.as_deref(), id, requested_name).await;
+        let requested_name = reserved.requested.clone();
         let claim = self
             .directory
             .call(
@@ -287,8 +296,9 @@ impl SupervisorState {
             let _ = reply.send(Err("the directory did not answer".to_owned()));
             return;
         };
+        cluster_names::settle(self.cluster.as_deref(), id, &reserved, &claimed).await;
         args.name = claimed.name.clone();
-        args.name_refusal = claimed.refusal;
+        args.name_refusal = reserved.refusal(&claimed);
         args.session = claimed.session;
         let name = claimed.name;
         let actor = match Actor::spawn_linked(None, ConnectionActor, *args, myself.get_cell()).await
