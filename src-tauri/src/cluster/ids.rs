@@ -64,7 +64,7 @@ impl super::Cluster {
     }
 
     /// The node number, from Redis, if this node has none yet. Called by each heartbeat.
-    pub(super) async fn ensure_number(&self) -> Result<(), super::ClusterError> {
+    pub async fn ensure_number(&self) -> Result<(), super::ClusterError> {
         if self.node_number().is_some() {
             return Ok(());
         }

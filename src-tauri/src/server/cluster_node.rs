@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ractor::rpc::CallResult;
 use ractor::ActorId;
@@ -49,11 +49,25 @@ pub fn open(
     .map_err(|error| StartError::Cluster(LogError::unavailable(error.0)))
 }
 
-/// Starts the node's background work; all of it ends when the server starts draining.
-pub fn spawn(app: &Arc<AppState>) {
+/// How long a starting node waits for its node number before it serves anyway (Redis down:
+/// WebSockets are refused with 503 until the heartbeat gets one).
+const FIRST_NUMBER_WAIT: Duration = Duration::from_secs(3);
+
+/// Gets the node's number (bounded wait), then starts the node's background work; all of it
+/// ends when the server starts draining.
+pub async fn spawn(app: &Arc<AppState>) {
     let Some(cluster) = &app.cluster else {
         return;
     };
+    match tokio::time::timeout(FIRST_NUMBER_WAIT, cluster.ensure_number()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cluster: no node number yet; WebSockets wait for it")
+        }
+        Err(_) => {
+            tracing::warn!("cluster: Redis did not answer; WebSockets wait for a node number")
+        }
+    }
     cluster.spawn_tasks(app.draining.clone());
     let inbox = inbox::spawn_reader(cluster, app.draining.clone());
     tokio::spawn(deliver_inbox(Arc::clone(app), inbox));

@@ -275,7 +275,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             tokio::spawn(connections::accept_loop(listener, router, http))
         }
     };
-    cluster_node::spawn(&app);
+    cluster_node::spawn(&app).await;
     tokio::spawn(drain_on_failure(Arc::clone(&app)));
     tokio::spawn(watch_supervisor(Arc::clone(&app), supervisor_task));
 
