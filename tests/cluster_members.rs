@@ -491,3 +491,29 @@ async fn a_killed_node_leaves_presence_frees_its_names_and_its_clients_resume_on
     );
     drop(node_b);
 }
+
+#[tokio::test]
+async fn a_node_started_while_redis_is_down_takes_websockets_once_it_has_its_number() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let lonely = node(&redis).await;
+    let addr = lonely.local_addr();
+    // No node number, so no id that could collide: WebSockets wait; HTTP answers.
+    assert_eq!(support::ws_client::handshake_status(addr, &[]).await, 503);
+    let answer = health(addr).await;
+    assert_eq!(answer["cluster"]["redis"], "down", "{answer}");
+
+    redis.start_again();
+    let deadline = Instant::now() + CLUSTER_PATIENCE;
+    while support::ws_client::handshake_status(addr, &[]).await != 101 {
+        assert!(Instant::now() < deadline, "the node never took WebSockets");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = Client::connect(addr).await;
+    assert!(
+        client.id > 1 << 32,
+        "the id carries the node number: {}",
+        client.id
+    );
+    wait_for_health(addr, |health| health["cluster"]["redis"] == "up").await;
+}

@@ -32,11 +32,7 @@ impl RoomState {
         old_name: Option<String>,
     ) {
         if self.total_members() > self.presence_limit {
-            if !self.summary_pending {
-                self.summary_pending = true;
-                self.myself
-                    .send_after(PRESENCE_SUMMARY_INTERVAL, || RoomMsg::FlushPresence);
-            }
+            self.schedule_summary();
             return;
         }
         let notice = encode(&ServerMessage::Notice {
@@ -50,6 +46,15 @@ impl RoomState {
         self.fan_out(&notice, None);
         let presence = self.presence_frame();
         self.fan_out(&presence, None);
+    }
+
+    /// A large room sends its summary at most every [`PRESENCE_SUMMARY_INTERVAL`].
+    fn schedule_summary(&mut self) {
+        if !self.summary_pending {
+            self.summary_pending = true;
+            self.myself
+                .send_after(PRESENCE_SUMMARY_INTERVAL, || RoomMsg::FlushPresence);
+        }
     }
 
     pub(super) fn presence_frame(&self) -> Utf8Bytes {
@@ -140,13 +145,15 @@ impl RoomState {
             }
         }
         if events.is_empty() {
-            // Only the count of a large room changed: its summary says so.
-            events.push((NoticeEvent::Joined, 0, String::new(), None));
-            if self.total_members() <= self.presence_limit {
+            // Only the count changed (members beyond the lists of a large room): the summary,
+            // or the list, says so.
+            if self.total_members() > self.presence_limit {
+                self.schedule_summary();
+            } else {
                 let presence = self.presence_frame();
                 self.fan_out(&presence, None);
-                return;
             }
+            return;
         }
         for (event, id, name, old_name) in events {
             self.announce(event, id, name, old_name);
