@@ -526,3 +526,90 @@ async fn a_restarted_room_takes_its_members_back_without_a_word() {
     );
     tree.supervisor.stop(None);
 }
+
+/// The next `notice` about member `id`.
+async fn notice_about(client: &mut Client, id: u64) -> Value {
+    loop {
+        let frame = client.next_of_type("notice").await;
+        if frame["id"] == id {
+            return frame;
+        }
+    }
+}
+
+/// The cluster's presence loop tells a room about its members on other nodes: each remote join,
+/// rename and leave is announced, and lists and counts include them.
+#[tokio::test]
+async fn members_of_other_nodes_are_announced_listed_and_counted() {
+    use crate::cluster::presence::RemoteMembers;
+    let tree = tree(10).await;
+    let mut here = connect(&tree, 1, roomy()).await;
+    join(&tree, &mut here, "dev", None).await;
+    let dev = room(&tree, "dev").await;
+    let remote_id = (7 << 32) + 1;
+    let remote = |name: &str| RemoteMembers {
+        count: 1,
+        members: [(remote_id, name.to_owned())].into_iter().collect(),
+    };
+
+    dev.cast(RoomMsg::RemotePresence(remote("far")))
+        .expect("cast");
+    let notice = notice_about(&mut here, remote_id).await;
+    assert_eq!(
+        (
+            notice["event"].as_str(),
+            notice["id"].as_u64(),
+            notice["name"].as_str()
+        ),
+        (Some("joined"), Some(remote_id), Some("far"))
+    );
+    let presence = here.next_of_type("presence").await;
+    assert_eq!(presence["member_count"], 2, "{presence}");
+    assert_eq!(presence["members"][1]["id"], remote_id, "{presence}");
+
+    // A local joiner's `joined` lists and counts the remote member.
+    let mut late = connect(&tree, 2, roomy()).await;
+    let joined = join(&tree, &mut late, "dev", None).await;
+    assert_eq!(joined["member_count"], 3, "{joined}");
+    assert_eq!(joined["members"][2]["name"], "far", "{joined}");
+
+    dev.cast(RoomMsg::RemotePresence(remote("farther")))
+        .expect("cast");
+    let notice = notice_about(&mut late, remote_id).await;
+    assert_eq!(
+        (
+            notice["event"].as_str(),
+            notice["name"].as_str(),
+            notice["old_name"].as_str()
+        ),
+        (Some("renamed"), Some("farther"), Some("far"))
+    );
+    dev.cast(RoomMsg::RemotePresence(RemoteMembers::default()))
+        .expect("cast");
+    let notice = notice_about(&mut late, remote_id).await;
+    assert_eq!(
+        (notice["event"].as_str(), notice["id"].as_u64()),
+        (Some("left"), Some(remote_id))
+    );
+    let presence = late.next_of_type("presence").await;
+    assert_eq!(presence["member_count"], 2, "{presence}");
+
+    // Beyond the presence limit (100): no notices, a summary with the whole count.
+    let crowd = RemoteMembers {
+        count: 500,
+        members: (0..100).map(|n| ((9 << 32) + n, format!("n{n}"))).collect(),
+    };
+    dev.cast(RoomMsg::RemotePresence(crowd)).expect("cast");
+    let summary = loop {
+        let frame = late.next().await;
+        assert_ne!(
+            frame["type"], "notice",
+            "no per-member notices in a large room"
+        );
+        if frame["type"] == "presence" {
+            break frame;
+        }
+    };
+    assert_eq!(summary["member_count"], 502, "{summary}");
+    assert_eq!(summary["members"].as_array().map(Vec::len), Some(100));
+}
