@@ -6,12 +6,12 @@
 //! exactly on the other node.
 
 mod support {
+    pub mod data_dir;
     pub mod redis_server;
     pub mod ws_client;
 }
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -363,7 +363,7 @@ struct BinaryNode {
 }
 
 impl BinaryNode {
-    async fn start(redis: &RedisServer, dir: &Path) -> BinaryNode {
+    async fn start(redis: &RedisServer, name: &str) -> BinaryNode {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .map(|addr| addr.port())
@@ -376,8 +376,7 @@ impl BinaryNode {
                 "--redis",
                 &redis.url(),
             ])
-            .arg("--data-dir")
-            .arg(dir)
+            .env("TRW_DATA_DIR", support::data_dir::fresh(name))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -408,12 +407,8 @@ impl BinaryNode {
 #[tokio::test]
 async fn a_killed_node_leaves_presence_frees_its_names_and_its_clients_resume_on_the_other() {
     let redis = RedisServer::start();
-    let dirs = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let node_a = BinaryNode::start(&redis, dirs.0.path()).await;
-    let node_b = BinaryNode::start(&redis, dirs.1.path()).await;
+    let node_a = BinaryNode::start(&redis, "cluster-node-a").await;
+    let node_b = BinaryNode::start(&redis, "cluster-node-b").await;
 
     let (mut xena, _) = Client::connect_with(node_a.addr, "name=xena").await;
     let joined = join(&mut xena, "dev").await;
