@@ -456,6 +456,27 @@ async fn a_killed_node_leaves_presence_frees_its_names_and_its_clients_resume_on
         assert!(Instant::now() < deadline, "xena's name never freed up");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // Node A is gone from the node list, and DMs to her old id are refused.
+    wait_for_health(node_b.addr, |health| health["cluster"]["nodes"] == 1).await;
+    let deadline = Instant::now() + CLUSTER_PATIENCE;
+    loop {
+        yuri.send_json(json!({"type": "direct", "to": xena_id, "text": "there?"}))
+            .await;
+        let answer = wait_for_frame(&mut yuri, "an answer", |frame| {
+            frame["type"] == "direct" || frame["type"] == "error"
+        })
+        .await;
+        if answer["type"] == "error" {
+            assert_eq!(answer["code"], "unknown_recipient", "{answer}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a dead node's connection still took DMs"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // She resumes on node B with exactly what she missed, then live frames.
     let resumed = wait_for_frame(&mut xena, "joined dev", |frame| {
         frame["type"] == "joined" && frame["room"] == "dev"
