@@ -59,7 +59,7 @@ pub const NAME_REFRESH: Duration = Duration::from_secs(2);
 /// every list within this time (plus one [`PRESENCE_POLL`]).
 pub const PRESENCE_TTL: Duration = Duration::from_secs(6);
 /// How often a node writes its presence in each room with local members and reads the other
-/// nodes': remote joins and leaves show up within about this time.
+/// nodes': a remote join or leave shows up within two polls (one on each node: about 3 s).
 pub const PRESENCE_POLL: Duration = Duration::from_millis(1500);
 /// Most direct messages kept in a node's inbox (`XADD … MAXLEN ~`): the reader consumes them
 /// within milliseconds; the bound only matters if it falls far behind.
