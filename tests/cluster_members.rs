@@ -533,3 +533,73 @@ async fn a_node_started_while_redis_is_down_takes_websockets_once_it_has_its_num
     );
     wait_for_health(addr, |health| health["cluster"]["redis"] == "up").await;
 }
+
+#[tokio::test]
+async fn after_redis_restarts_empty_the_nodes_write_everything_again() {
+    let mut redis = RedisServer::start();
+    let node_a = node(&redis).await;
+    let node_b = node(&redis).await;
+    let (mut ann, _) = Client::connect_with(node_a.local_addr(), "name=ann").await;
+    join(&mut ann, "dev").await;
+    let mut bob = Client::connect(node_b.local_addr()).await;
+    join(&mut bob, "dev").await;
+    let bob_id = bob.id;
+    wait_for_frame(&mut ann, "bob in the presence", |frame| {
+        frame["type"] == "presence" && frame["room"] == "dev" && lists_member(frame, bob_id)
+    })
+    .await;
+
+    // Redis loses everything (a restart without persistence).
+    redis.restart();
+    wait_for_health(node_a.local_addr(), |health| {
+        health["cluster"]["redis"] == "up" && health["cluster"]["nodes"] == 2
+    })
+    .await;
+    // Ann's name is written again by her node's refresher; then node B refuses it.
+    let deadline = Instant::now() + CLUSTER_PATIENCE;
+    // (`$-1` is RESP's nil; a held name answers `$<length>`.)
+    while redis
+        .command(&["GET", "trw:name:ann"])
+        .strip_prefix('$')
+        .is_none_or(|length| length == "-1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "ann's name was never written again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut other, welcome) = Client::connect_with(node_b.local_addr(), "name=ann").await;
+    assert_ne!(welcome["name"], "ann");
+    assert_eq!(other.next_of_type("error").await["code"], "name_taken");
+
+    // Presence is written again: a member joining on node B now shows on node A.
+    let other_id = other.id;
+    join(&mut other, "dev").await;
+    let presence = wait_for_frame(&mut ann, "the new member in the presence", |frame| {
+        frame["type"] == "presence" && frame["room"] == "dev" && lists_member(frame, other_id)
+    })
+    .await;
+    assert!(lists_member(&presence, bob_id), "{presence}");
+
+    // DMs go through the inboxes again.
+    let deadline = Instant::now() + CLUSTER_PATIENCE;
+    loop {
+        ann.send_json(json!({"type": "direct", "to": bob_id, "text": "back?"}))
+            .await;
+        let answer = wait_for_frame(&mut ann, "an answer", |frame| {
+            frame["type"] == "direct" || frame["type"] == "error"
+        })
+        .await;
+        if answer["type"] == "direct" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "DMs never worked again: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got = wait_for_frame(&mut bob, "the DM", |frame| frame["type"] == "direct").await;
+    assert_eq!(got["text"], "back?");
+}
