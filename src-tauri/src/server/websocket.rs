@@ -31,7 +31,7 @@ use crate::actors::connection::{
     ConnectionArgs, ConnectionMsg, RateLimit, INBOUND_IN_FLIGHT, MAX_ROOMS_PER_CONNECTION,
 };
 use crate::actors::outbox::{Outbox, OutboxLimits};
-use crate::actors::supervisor::SupervisorMsg;
+use crate::actors::supervisor::{cluster_names, SupervisorMsg};
 use crate::metrics::{ActorCall, ConnectionStats, DisconnectReason, Metrics};
 use crate::protocol::resume::{is_valid_token, parse_since_list};
 use crate::protocol::{unix_millis, CloseCode};
@@ -176,7 +176,8 @@ async fn run_connection(
         store: Arc::clone(&app.store),
         cluster: app.cluster.clone(),
     };
-    let requested_name = params.name;
+    // `?name=` is claimed in the cluster (if any) here, so the supervisor never waits for Redis.
+    let requested_name = cluster_names::reserve(app.cluster.as_deref(), id, params.name).await;
     // A token can only match if it has the shape of one; anything else is ignored.
     let session = params.session.filter(|token| is_valid_token(token));
     let timer = app.metrics.call_timer(ActorCall::HttpToSupervisor);

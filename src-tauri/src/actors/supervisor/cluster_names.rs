@@ -1,14 +1,15 @@
 //! Names unique in the cluster, at connect time (`--redis` only).
 //!
-//! The directory never waits, so the Redis side of a name is settled around its `Claim`:
+//! The directory and the supervisor never wait for Redis, so the Redis side of a name is settled
+//! around the directory's `Claim`:
 //!
-//! 1. [`reserve`]: a requested `?name=` is claimed in Redis first. Held by a connection of any
+//! 1. [`reserve`] (by the WebSocket handler, before it asks the supervisor): a requested `?name=` is claimed in Redis first. Held by a connection of any
 //!    node → the directory is not asked for it, and the client gets `name_taken` (and a guest
 //!    name); Redis unreachable → `unavailable` (and a guest name): a name is never handed out
 //!    unchecked.
 //! 2. The directory picks the name as on one node (the requested one, a session's old one, or a
 //!    guest name) and keeps local uniqueness.
-//! 3. [`settle`]: a reserved name the directory did not give is released; the name it gave is
+//! 3. [`settle`] (in the background, once the directory answered): a reserved name the directory did not give is released; the name it gave is
 //!    claimed for this connection (taking it over from the replaced connection after a session
 //!    takeover). Guest names carry the cluster-unique id, so only somebody who renamed
 //!    themselves `guest-<that id>` on another node could hold one; that is logged.
@@ -19,11 +20,11 @@ use crate::protocol::names::{name_key, validate_display_name};
 use crate::protocol::ErrorCode;
 
 /// What [`reserve`] did.
-pub(super) struct Reserved {
+pub struct Reserved {
     /// The name to ask the directory for.
-    pub requested: Option<String>,
+    pub(super) requested: Option<String>,
     /// Why the requested name was refused in the cluster.
-    pub refusal: Option<Refusal>,
+    refusal: Option<Refusal>,
     /// The name claimed in Redis for this connection.
     claimed: Option<String>,
     /// The valid name the client asked for, if any.
@@ -45,11 +46,8 @@ impl Reserved {
     }
 }
 
-pub(super) async fn reserve(
-    cluster: Option<&Cluster>,
-    id: u64,
-    requested: Option<String>,
-) -> Reserved {
+/// Claims the requested name in the cluster, if there is one (see the module docs).
+pub async fn reserve(cluster: Option<&Cluster>, id: u64, requested: Option<String>) -> Reserved {
     let unchanged = |requested| Reserved {
         requested,
         refusal: None,
@@ -96,15 +94,7 @@ pub(super) async fn reserve(
     }
 }
 
-pub(super) async fn settle(
-    cluster: Option<&Cluster>,
-    id: u64,
-    reserved: &Reserved,
-    claimed: &Claimed,
-) {
-    let Some(cluster) = cluster else {
-        return;
-    };
+pub(super) async fn settle(cluster: &Cluster, id: u64, reserved: &Reserved, claimed: &Claimed) {
     if let Some(name) = &reserved.claimed {
         if name_key(name) == name_key(&claimed.name) {
             return;

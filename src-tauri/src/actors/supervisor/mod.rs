@@ -22,7 +22,7 @@
 //! timeout. If the answer cannot be delivered (the handler gave up and closed the socket), the
 //! actor just started is stopped again, which releases its name and lobby membership: no ghost.
 
-mod cluster_names;
+pub mod cluster_names;
 mod fatal;
 mod restart_intensity;
 
@@ -62,7 +62,10 @@ pub enum SupervisorMsg {
     /// directory picks the name (`requested_name`, a `session` takeover, or `guest-N`).
     StartConnection {
         args: Box<ConnectionArgs>,
-        requested_name: Option<String>,
+        /// The name asked for (`?name=`), already claimed in the cluster if there is one
+        /// ([`cluster_names::reserve`], called by the handler so that this actor never waits
+        /// for Redis).
+        requested_name: cluster_names::Reserved,
         session: Option<String>,
         peer: SocketAddr,
         reply: RpcReplyPort<Result<ActorRef<ConnectionMsg>, String>>,
@@ -267,7 +270,7 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         mut args: Box<ConnectionArgs>,
-        requested_name: Option<String>,
+        reserved: cluster_names::Reserved,
         session: Option<String>,
         peer: SocketAddr,
         reply: RpcReplyPort<Result<ActorRef<ConnectionMsg>, String>>,
@@ -276,7 +279,6 @@ impl SupervisorState {
             return; // the handler already gave up: start nothing
         }
         let id = args.id;
-        let reserved = cluster_names::reserve(self.cluster.as_deref(), id, requested_name).await;
         let requested_name = reserved.requested.clone();
         let claim = self
             .directory
@@ -296,9 +298,15 @@ impl SupervisorState {
             let _ = reply.send(Err("the directory did not answer".to_owned()));
             return;
         };
-        cluster_names::settle(self.cluster.as_deref(), id, &reserved, &claimed).await;
         args.name = claimed.name.clone();
         args.name_refusal = reserved.refusal(&claimed);
+        if let Some(cluster) = &self.cluster {
+            // In the background: this actor never waits for Redis.
+            let (cluster, claimed) = (Arc::clone(cluster), claimed.clone());
+            tokio::spawn(
+                async move { cluster_names::settle(&cluster, id, &reserved, &claimed).await },
+            );
+        }
         args.session = claimed.session;
         let name = claimed.name;
         let actor = match Actor::spawn_linked(None, ConnectionActor, *args, myself.get_cell()).await
