@@ -47,7 +47,7 @@ pub struct InboxDirect {
 
 /// KEYS: the recipient's id → name key, its node number's key. ARGV: the inbox's bound, then
 /// the fields. Answers the recipient's name, or nil.
-const SEND: &str = r"
+pub(super) const SEND: &str = r"
 local name = redis.call('GET', KEYS[1])
 if not name then return false end
 local node = redis.call('GET', KEYS[2])
@@ -70,7 +70,9 @@ impl Cluster {
             return Ok(None);
         }
         let mut connection = self.connection();
-        let name: Option<String> = ::redis::Script::new(SEND)
+        let name: Option<String> = self
+            .scripts
+            .send_direct
             .key(conn_key(message.to_id))
             .key(format!("trw:node-number:{node}"))
             .arg(INBOX_MAXLEN)

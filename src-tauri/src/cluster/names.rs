@@ -60,10 +60,13 @@ end
 return conflicts
 ";
 
+/// The cluster's scripts, hashed once (redis-rs runs `EVALSHA`, and loads a script again after
+/// Redis forgot it).
 pub(super) struct Scripts {
     claim: ::redis::Script,
     release: ::redis::Script,
     refresh: ::redis::Script,
+    pub(super) send_direct: ::redis::Script,
 }
 
 impl Scripts {
@@ -72,6 +75,7 @@ impl Scripts {
             claim: ::redis::Script::new(CLAIM),
             release: ::redis::Script::new(RELEASE),
             refresh: ::redis::Script::new(REFRESH),
+            send_direct: ::redis::Script::new(super::inbox::SEND),
         }
     }
 }
