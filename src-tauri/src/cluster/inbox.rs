@@ -1,6 +1,6 @@
 //! Direct messages to a connection on another node: one stream per node, its inbox.
 //!
-//! **Sending** is one script ([`SEND`]): it reads the recipient's name (`trw:conn:<id>`, see
+//! **Sending** is one script (`SEND`): it reads the recipient's name (`trw:conn:<id>`, see
 //! [`super::names`]) and the node that holds the recipient's node number
 //! (`trw:node-number:<n>`, see [`super::ids`]); if either is missing (the recipient is not
 //! connected anywhere, or its node is dead) it answers nil and the sender gets

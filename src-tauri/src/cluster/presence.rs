@@ -3,9 +3,9 @@
 //! Each node writes, for each room where it has members, one key
 //! `trw:{<room>}:presence:<instance>`: its member count there and its first members by id (at
 //! most the room's presence limit, so the work per room is bounded however large the room),
-//! with a TTL of [`PRESENCE_TTL`]. Every [`PRESENCE_POLL`] it writes its keys again and reads
-//! the other live nodes' keys of the same rooms (`MGET`), in pipelines of [`ROOMS_PER_PIPELINE`]
-//! rooms. A room with no local members any more has its key deleted.
+//! with a TTL of [`PRESENCE_TTL`]. Every [`super::PRESENCE_POLL`] it writes its keys again and
+//! reads the other live nodes' keys of the same rooms (`MGET`), in pipelines of
+//! [`ROOMS_PER_PIPELINE`] rooms. A room with no local members any more has its key deleted.
 //!
 //! A node that dies stops writing: its keys expire within [`PRESENCE_TTL`], and it drops out of
 //! the node list within [`super::NODE_TTL`]; whichever comes first removes its members from

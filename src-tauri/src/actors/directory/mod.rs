@@ -20,6 +20,14 @@
 //!
 //! Direct messages: the sender's actor asks for the recipient's outbox ([`DirectoryMsg::Lookup`])
 //! and delivers itself. One lookup, no frame through any shared mailbox.
+//!
+//! **On a cluster node** (`--redis`) the directory still decides among its own connections, and
+//! never waits for Redis: names are claimed there before the directory is asked
+//! ([`super::supervisor::cluster_names`], [`super::cluster_calls`]); the directory tells the
+//! [`Cluster`] which name each of its connections holds (refreshed in Redis) and lets it release
+//! them when a connection goes, in the background. [`DirectoryMsg::LocalPresence`] feeds the
+//! cluster's presence ([`crate::cluster::presence`]). A direct message to an id it does not know
+//! goes through the recipient node's inbox ([`crate::cluster::inbox`]).
 
 mod names;
 mod rooms;

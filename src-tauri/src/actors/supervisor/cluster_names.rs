@@ -94,7 +94,7 @@ pub async fn reserve(cluster: Option<&Cluster>, id: u64, requested: Option<Strin
     }
 }
 
-pub(super) async fn settle(cluster: &Cluster, id: u64, reserved: &Reserved, claimed: &Claimed) {
+pub async fn settle(cluster: &Cluster, id: u64, reserved: &Reserved, claimed: &Claimed) {
     if let Some(name) = &reserved.claimed {
         if name_key(name) == name_key(&claimed.name) {
             return;
