@@ -115,6 +115,8 @@ pub struct Metrics {
     pub rate_limited: Counter,
     pub room_restarts: Counter,
     pub posts_refused: Counter,
+    /// Cluster (`--redis`): see [`ClusterCounters`].
+    pub cluster: ClusterCounters,
     /// Time a room spends queueing one stored post's frame for all its members.
     pub post_fanout: Histogram,
     /// Time from a post to the write of its frame to the last live recipient.
@@ -231,6 +233,8 @@ impl Metrics {
             "Posts refused because the room log could not store them",
         );
 
+        let cluster = ClusterCounters::register(&mut registry);
+
         let disconnects = reason_counters(
             &mut registry,
             "trw_disconnects",
@@ -307,6 +311,7 @@ impl Metrics {
             rate_limited,
             room_restarts,
             posts_refused,
+            cluster,
             post_fanout,
             post_delivery,
             outbox_depth,
@@ -377,6 +382,66 @@ impl Metrics {
             tracing::error!(%error, "could not encode the metrics");
         }
         out
+    }
+}
+
+/// The counters of a cluster node (`--redis`); they stay at 0 on a single node.
+///
+/// The Redis store counts the first three (it lives below this module, so it gets clones of
+/// these counters: see `RedisCounters`), the rooms the others.
+#[derive(Debug, Clone)]
+pub struct ClusterCounters {
+    /// `trw_redis_errors_total`: failed Redis commands and scripts, failed pub/sub connection
+    /// attempts, lost pub/sub connections, unreadable channel messages.
+    pub redis_errors: Counter,
+    /// `trw_redis_reconnects_total`: the live (pub/sub) connection re-established after a loss.
+    pub redis_reconnects: Counter,
+    /// `trw_live_frames_dropped_total`: live frames dropped at a full room inbox (re-read from
+    /// the stream instead).
+    pub live_dropped: Counter,
+    /// `trw_gap_fills_total`: holes in a room's numbering filled from the log before anything
+    /// newer was delivered.
+    pub gap_fills: Counter,
+    /// `trw_gap_filled_frames_total`: the seqs those holes spanned.
+    pub gap_filled_frames: Counter,
+    /// `trw_epoch_resyncs_total`: running rooms that re-synced their members to a new epoch
+    /// (the shared log was lost and made again).
+    pub epoch_resyncs: Counter,
+}
+
+impl ClusterCounters {
+    fn register(registry: &mut Registry) -> ClusterCounters {
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        ClusterCounters {
+            redis_errors: counter(
+                "trw_redis_errors",
+                "Failed Redis operations: commands, scripts, pub/sub connections and messages",
+            ),
+            redis_reconnects: counter(
+                "trw_redis_reconnects",
+                "Times the Redis pub/sub connection was re-established after a loss",
+            ),
+            live_dropped: counter(
+                "trw_live_frames_dropped",
+                "Live frames from other nodes dropped at a full room inbox (re-read from the stream)",
+            ),
+            gap_fills: counter(
+                "trw_gap_fills",
+                "Holes in a room's numbering filled from the log before newer frames",
+            ),
+            gap_filled_frames: counter(
+                "trw_gap_filled_frames",
+                "Sequence numbers spanned by the holes filled from the log",
+            ),
+            epoch_resyncs: counter(
+                "trw_epoch_resyncs",
+                "Running rooms re-synced to a new epoch of their log",
+            ),
+        }
     }
 }
 

@@ -30,6 +30,7 @@
 //! on: a failed append assigns no seq, so the next one leaves no gap.
 
 pub mod history;
+pub mod live;
 mod memory;
 pub mod redis;
 pub mod sqlite;
@@ -42,8 +43,9 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::BoxFuture;
 
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisCounters, RedisStore};
 pub use crate::protocol::FrameTemplate;
+pub use live::{LiveBatch, LiveFrame, LiveInbox, LiveSubscription};
 pub use memory::{HistoryLimits, MemoryStore};
 pub use sqlite::SqliteStore;
 
@@ -192,6 +194,21 @@ pub trait RoomLog: Send + Sync + 'static {
 
     /// Epoch, last seq and what is kept.
     fn head(&self) -> LogFuture<'_, LogHead>;
+
+    /// The head as the store has it **now**, or an error: never a remembered one. A running room
+    /// checks with it whether it missed frames or the log has a new epoch (see [`live`]).
+    /// [`RoomLog::head`] may answer from memory while a shared store is unreachable, so that a
+    /// room can start; this one may not. Stores with a single writer have nothing to remember.
+    fn current_head(&self) -> LogFuture<'_, LogHead> {
+        self.head()
+    }
+
+    /// Hands the frames **other writers** store in this log (other nodes of a cluster) to
+    /// `inbox`, until the returned subscription is dropped. `None` for stores that only this
+    /// process writes (memory, SQLite): the room already has every frame.
+    fn subscribe(&self, _inbox: Arc<LiveInbox>) -> Option<LiveSubscription> {
+        None
+    }
 }
 
 /// Where room logs live. Outlives every room actor.

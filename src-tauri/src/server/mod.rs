@@ -136,8 +136,10 @@ pub struct ShutdownReport {
 /// The room log is opened first, so that a second process on the same data directory is told
 /// so (whatever port it asked for) before it touches the network.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let metrics = Arc::new(Metrics::default());
     let store = match &config.cluster.redis_url {
-        Some(url) => storage::open_cluster_store(url, &config).map_err(StartError::Cluster)?,
+        Some(url) => storage::open_cluster_store(url, &config, &metrics.cluster)
+            .map_err(StartError::Cluster)?,
         None => storage::open_store(&config).map_err(StartError::Storage)?,
     };
     let requested = SocketAddr::new(config.host, config.port);
@@ -158,7 +160,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let scope = format!("server-{instance}");
     let sockets = state::SocketCounter::default();
     let cluster = cluster_node::open(&config, &instance, local_addr, &sockets)?;
-    let metrics = Arc::new(Metrics::default());
     let fatal = Arc::new(FatalSignal::default());
     let supervisor_args = SupervisorArgs {
         store: Arc::clone(&store),

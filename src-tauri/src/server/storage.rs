@@ -14,8 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Durability, ServerConfig};
+use crate::metrics::ClusterCounters;
 use crate::room_log::sqlite::{OpenError, Retention, SqliteOptions, FILE_NAME};
-use crate::room_log::{HistoryLimits, LogError, LogStore, MemoryStore, RedisStore, SqliteStore};
+use crate::room_log::{
+    HistoryLimits, LogError, LogStore, MemoryStore, RedisCounters, RedisStore, SqliteStore,
+};
 
 /// The store `config` asks for.
 pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn LogStore>, OpenError> {
@@ -53,8 +56,18 @@ pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn LogStore>, OpenError>
 
 /// The cluster's store: the Redis at `url` (`--redis`), keeping `--history` frames per room.
 /// Connects lazily, so a node starts while Redis is down and refuses posts until it is back.
-pub fn open_cluster_store(url: &str, config: &ServerConfig) -> Result<Arc<dyn LogStore>, LogError> {
-    let store = RedisStore::open(url, config.history_limit)?;
+/// Its Redis errors, reconnects and dropped live frames are counted in `counters`.
+pub fn open_cluster_store(
+    url: &str,
+    config: &ServerConfig,
+    counters: &ClusterCounters,
+) -> Result<Arc<dyn LogStore>, LogError> {
+    let counted = RedisCounters {
+        errors: counters.redis_errors.clone(),
+        reconnects: counters.redis_reconnects.clone(),
+        live_dropped: counters.live_dropped.clone(),
+    };
+    let store = RedisStore::open_counted(url, config.history_limit, counted)?;
     tracing::info!(
         history = config.history_limit,
         "cluster node: rooms' history and numbering are kept in Redis"

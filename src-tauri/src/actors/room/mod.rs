@@ -29,13 +29,14 @@
 //! member whose queue is full is closed as a slow consumer and leaves when its actor stops.
 
 pub mod catch_up;
+mod live;
 mod member;
 mod post;
 mod presence;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,10 @@ use crate::actors::outbox::Outbox;
 use crate::cluster::presence::RemoteMembers;
 use crate::metrics::{DepthTally, Metrics, PostInFlight};
 use crate::protocol::{FrameTemplate, MessageKind, NoticeEvent, ServerMessage, SEQ_PLACEHOLDER};
-use crate::room_log::{Appended, Epoch, LogError, LogPage, LogStore, NewEntry, RoomLog};
+use crate::room_log::{
+    Appended, Epoch, LiveInbox, LiveSubscription, LogError, LogHead, LogPage, LogStore, NewEntry,
+    RoomLog,
+};
 use catch_up::PageAnswer;
 use member::{FanOut, JoinHeader, Member, Sync};
 pub use member::{MemberCursor, MemberInit};
@@ -140,6 +144,10 @@ pub enum RoomMsg {
     Stats(RpcReplyPort<RoomStats>),
     /// From the cluster's presence loop: this room's members on other nodes changed.
     RemotePresence(RemoteMembers),
+    /// The live inbox has frames from other nodes (or asks for a re-sync): see [`live`].
+    Live,
+    /// The log's current head, read to check for missed frames or a new epoch (see [`live`]).
+    HeadChecked(Result<LogHead, LogError>),
     /// Time to send the pending presence summary of a large room (sent by the room to itself).
     FlushPresence,
     /// Test-only: make the room panic, to show that it heals.
@@ -184,6 +192,17 @@ pub struct RoomState {
     metrics: Arc<Metrics>,
     /// This room's members on other nodes of the cluster (empty on a single node).
     remote: RemoteMembers,
+    /// Live frames from other nodes, filled by the node's subscriber (see [`live`]).
+    inbox: Arc<LiveInbox>,
+    /// `Some` while the room has members and its log has other writers.
+    live: Option<LiveSubscription>,
+    /// A head check is in flight; another one is wanted after it.
+    head_check: (bool, bool),
+    /// Appends answered under another epoch, waiting for the head check.
+    parked: Vec<live::Parked>,
+    /// `(seq, members reached)` of frames delivered from the channel while an append was in
+    /// flight (their receipts, if they are this room's own posts).
+    recent: VecDeque<(u64, usize)>,
 }
 
 impl Actor for RoomActor {
@@ -199,6 +218,10 @@ impl Actor for RoomActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let log = args.store.open(&args.name).await?;
         let head = log.head().await?;
+        let doorbell = myself.clone();
+        let inbox = LiveInbox::new(move || {
+            let _ = doorbell.cast(RoomMsg::Live);
+        });
         Ok(RoomState {
             name: args.name,
             myself,
@@ -215,6 +238,11 @@ impl Actor for RoomActor {
             next_generation: 0,
             metrics: args.metrics,
             remote: RemoteMembers::default(),
+            inbox,
+            live: None,
+            head_check: (false, false),
+            parked: Vec::new(),
+            recent: VecDeque::new(),
         })
     }
 
@@ -241,6 +269,7 @@ impl Actor for RoomActor {
                 for member in members {
                     state.restore(member);
                 }
+                state.sync_subscription();
                 Ok(())
             }
             CallResult::Success(None) => {
@@ -273,7 +302,7 @@ impl Actor for RoomActor {
                 if !forwarded {
                     state.appending = false;
                 }
-                state.on_appended(batch, result);
+                state.on_appended(batch, result, forwarded);
                 state.start_batch();
             }
             RoomMsg::Join { member, done } => state.join(member, done),
@@ -315,9 +344,15 @@ impl Actor for RoomActor {
             RoomMsg::Stats(reply) => {
                 let _ = reply.send(state.stats());
             }
+            RoomMsg::Live => state.on_live(),
+            RoomMsg::HeadChecked(result) => {
+                state.on_head_checked(result);
+                state.start_batch();
+            }
             #[cfg(any(test, feature = "test-hooks"))]
             RoomMsg::Panic => panic!("panic injected by a test into room #{}", state.name),
         }
+        state.sync_subscription();
         Ok(())
     }
 }
@@ -439,7 +474,7 @@ impl RoomState {
         let mut append: BoxFuture<'static, Result<Appended, LogError>> =
             Box::pin(async move { log.append(entries).await });
         if let Some(result) = (&mut append).now_or_never() {
-            self.on_appended(accepted, result);
+            self.on_appended(accepted, result, false);
             return;
         }
         self.appending = true;
@@ -496,7 +531,12 @@ impl RoomState {
     }
 
     /// Fans out what was stored (in seq order), then answers each post.
-    fn on_appended(&mut self, batch: Vec<PendingPost>, result: Result<Appended, LogError>) {
+    fn on_appended(
+        &mut self,
+        batch: Vec<PendingPost>,
+        result: Result<Appended, LogError>,
+        forwarded: bool,
+    ) {
         let appended = match result {
             Ok(appended) => appended,
             Err(error) => {
@@ -508,10 +548,20 @@ impl RoomState {
                 return;
             }
         };
-        if appended.epoch != self.epoch {
-            tracing::warn!(room = %self.name, old = %self.epoch, new = %appended.epoch, "the room's log has a new epoch");
-            self.epoch = appended.epoch.clone();
+        if appended.epoch != self.epoch || !self.parked.is_empty() {
+            // Which epoch is current, the log's head tells (see `live`).
+            self.park(live::Parked {
+                batch,
+                appended,
+                forwarded,
+            });
+            return;
         }
+        self.deliver_appended(batch, appended);
+    }
+
+    /// Fans out what was stored under the room's epoch (in seq order), then answers each post.
+    fn deliver_appended(&mut self, batch: Vec<PendingPost>, appended: Appended) {
         if appended.frames.len() != batch.len() {
             tracing::error!(room = %self.name, posts = batch.len(), frames = appended.frames.len(), "the log stored a different number of frames than it was given");
         }
@@ -543,7 +593,9 @@ impl RoomState {
                 self.delivered_seq = stored.seq;
                 count
             } else {
-                0 // already delivered from the log, by a catch-up
+                // Already delivered: from the channel (counted then), or from the log by a
+                // catch-up.
+                self.delivered_from_channel(stored.seq).unwrap_or(0)
             };
             if matches!(post.post, Post::Chat { .. }) {
                 Metrics::count(&self.metrics.chat_messages);
@@ -558,6 +610,11 @@ impl RoomState {
     /// Every member must get the frames up to `through` from the log before anything newer.
     fn fill_hole(&mut self, through: u64) {
         tracing::warn!(room = %self.name, from = self.delivered_seq + 1, through, "filling a hole in the numbering from the log");
+        Metrics::count(&self.metrics.cluster.gap_fills);
+        self.metrics
+            .cluster
+            .gap_filled_frames
+            .inc_by(through.saturating_sub(self.delivered_seq));
         self.delivered_seq = through;
         let ids: Vec<u64> = self.members.keys().copied().collect();
         for id in ids {

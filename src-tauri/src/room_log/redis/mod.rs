@@ -15,6 +15,10 @@
 //!   one; answers carry the epoch they were made under, so the room sees the change and resuming
 //!   clients get `gap: true`.
 //!
+//! **Live frames** ([`live`]): a node listens on one pub/sub connection to the channels of the
+//! rooms that have local members ([`RoomLog::subscribe`]), and each room delivers every seq once,
+//! in order, filling holes from the stream ([`RoomLog::current_head`], `range`).
+//!
 //! **Errors.** Redis unreachable, a timeout or a script error is a [`LogError`] of kind
 //! `Unavailable`: the room refuses the post (`unavailable`, HTTP 503) and keeps its connections.
 //! [`LogStore::open`] needs no round trip, so a room can start while Redis is down, and works as
@@ -39,6 +43,7 @@
 //! trait per command group) that this store does not use, and more dependencies.
 
 pub mod keys;
+pub mod live;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -50,12 +55,28 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, Script};
 use futures_util::FutureExt;
+use prometheus_client::metrics::counter::Counter;
 
 use super::{
-    Appended, Epoch, LogError, LogFuture, LogHead, LogPage, LogStore, NewEntry, RoomLog,
-    StoredFrame,
+    Appended, Epoch, LiveInbox, LiveSubscription, LogError, LogFuture, LogHead, LogPage, LogStore,
+    NewEntry, RoomLog, StoredFrame,
 };
 use keys::RoomKeys;
+use live::LiveHub;
+
+/// The store's counters, exported by `/metrics` (the server registers them; this layer only
+/// counts). Clones share their values.
+#[derive(Debug, Clone, Default)]
+pub struct RedisCounters {
+    /// Failed Redis operations: commands and scripts that failed or timed out, failed connection
+    /// attempts and lost connections of the live subscriber, unreadable channel messages.
+    pub errors: Counter,
+    /// Times the live subscriber connected again after losing its connection.
+    pub reconnects: Counter,
+    /// Live frames dropped because their room's inbox was full (the room re-reads them from the
+    /// stream).
+    pub live_dropped: Counter,
+}
 
 /// How long one Redis command may take before it counts as failed (the room then answers
 /// `unavailable`). Generous: a loaded machine, a Redis busy with a large `XRANGE`.
@@ -76,6 +97,9 @@ pub struct RedisStore {
 
 struct Shared {
     connection: ConnectionManager,
+    /// The node's one pub/sub connection, for rooms with local members (see [`live`]).
+    live: LiveHub,
+    counters: RedisCounters,
     append: Script,
     read: Script,
     /// Entries each room's stream keeps (`--history`).
@@ -92,6 +116,15 @@ impl RedisStore {
     /// per room. Connects lazily: this fails only on a malformed URL, never because Redis is
     /// down (the operations fail then, and succeed again once it is back).
     pub fn open(url: &str, frames_per_room: usize) -> Result<RedisStore, LogError> {
+        RedisStore::open_counted(url, frames_per_room, RedisCounters::default())
+    }
+
+    /// [`RedisStore::open`], counting into `counters` (the ones `/metrics` exports).
+    pub fn open_counted(
+        url: &str,
+        frames_per_room: usize,
+        counters: RedisCounters,
+    ) -> Result<RedisStore, LogError> {
         let client = ::redis::Client::open(url)
             .map_err(|error| LogError::unavailable(format!("bad Redis URL: {error}")))?;
         let config = ConnectionManagerConfig::new()
@@ -100,11 +133,14 @@ impl RedisStore {
             .set_min_delay(RECONNECT_MIN_DELAY)
             .set_max_delay(RECONNECT_MAX_DELAY)
             .set_number_of_retries(RECONNECT_RETRIES);
+        let live = LiveHub::new(client.clone(), counters.clone());
         let connection =
             ConnectionManager::new_lazy_with_config(client, config).map_err(redis_error)?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 connection,
+                live,
+                counters,
                 append: scripts::append(),
                 read: scripts::read(),
                 frames_per_room: frames_per_room.max(1),
@@ -124,6 +160,14 @@ impl RedisStore {
 
 fn redis_error(error: RedisError) -> LogError {
     LogError::unavailable(format!("Redis: {error}"))
+}
+
+impl Shared {
+    /// A failed Redis operation: counted, and turned into an `Unavailable` log error.
+    fn failed(&self, error: RedisError) -> LogError {
+        self.counters.errors.inc();
+        redis_error(error)
+    }
 }
 
 /// What the reading script answers (see [`scripts`]).
@@ -179,7 +223,7 @@ impl RedisRoomLog {
         let (epoch, first): (String, String) = invocation
             .invoke_async(&mut connection)
             .await
-            .map_err(redis_error)?;
+            .map_err(|error| self.shared.failed(error))?;
         let first: u64 = first
             .parse()
             .map_err(|_| LogError::unavailable(format!("Redis answered seq {first:?}")))?;
@@ -276,7 +320,7 @@ impl RedisRoomLog {
             .arg(count)
             .invoke_async(&mut connection)
             .await
-            .map_err(redis_error)?;
+            .map_err(|error| self.shared.failed(error))?;
         let last_seq: u64 = last_seq
             .parse()
             .map_err(|_| LogError::unavailable(format!("Redis answered seq {last_seq:?}")))?;
@@ -342,6 +386,24 @@ impl RoomLog for RedisRoomLog {
     fn head(&self) -> LogFuture<'_, LogHead> {
         self.head_of().boxed()
     }
+
+    fn current_head(&self) -> LogFuture<'_, LogHead> {
+        async move {
+            let head = self.read_head().await?;
+            self.shared
+                .heads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(self.room.clone(), head.clone());
+            Ok(head)
+        }
+        .boxed()
+    }
+
+    /// Listens to the room's channel on the node's pub/sub connection (see [`live`]).
+    fn subscribe(&self, inbox: Arc<LiveInbox>) -> Option<LiveSubscription> {
+        Some(self.shared.live.subscribe(&self.keys.channel, inbox))
+    }
 }
 
 impl LogStore for RedisStore {
@@ -360,7 +422,7 @@ impl LogStore for RedisStore {
                 .arg(&keys.epoch)
                 .query_async(&mut connection)
                 .await
-                .map_err(redis_error)?;
+                .map_err(|error| self.shared.failed(error))?;
             Ok(exists.then(|| self.log(room)))
         }
         .boxed()
