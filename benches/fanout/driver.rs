@@ -102,10 +102,10 @@ pub struct RunResult {
     pub wall_secs: f64,
 }
 
-struct Shard {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
+pub(crate) struct Shard {
+    pub child: Child,
+    pub stdin: ChildStdin,
+    pub stdout: Lines<BufReader<ChildStdout>>,
 }
 
 /// Runs one plan from start to finish; every child process is killed before it returns.
@@ -239,7 +239,7 @@ fn rss(pid: u32) -> Result<u64, String> {
 }
 
 /// A free port on loopback, found by binding port 0 and letting it go.
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|error| format!("finding a free port: {error}"))?;
     listener
@@ -250,7 +250,7 @@ fn free_port() -> Result<u16, String> {
 
 /// `127.<a>.<b>.<c>`: distinct per benchmark process, run and shard, so that no run meets
 /// another's TIME_WAIT sockets on its source address (each address has ~28k ephemeral ports).
-fn source_ip(run_index: usize, shard: usize) -> IpAddr {
+pub(crate) fn source_ip(run_index: usize, shard: usize) -> IpAddr {
     let process = (std::process::id() % 200) as u8 + 20;
     let run = (run_index % 250) as u8 + 1;
     let shard = (shard % 250) as u8 + 1;
@@ -304,7 +304,7 @@ fn log_file(path: &Path) -> Result<std::fs::File, String> {
     std::fs::File::create(path).map_err(|error| format!("{}: {error}", path.display()))
 }
 
-async fn wait_until_up(
+pub(crate) async fn wait_until_up(
     http: &reqwest::Client,
     base_url: &str,
     server: &mut Child,
@@ -340,7 +340,7 @@ async fn warm_up(http: &reqwest::Client, base_url: &str, clients: usize) -> Resu
     ))
 }
 
-fn spawn_shard(
+pub(crate) fn spawn_shard(
     target: SocketAddr,
     source: IpAddr,
     conns: usize,
@@ -373,7 +373,7 @@ fn spawn_shard(
     })
 }
 
-async fn next_line(
+pub(crate) async fn next_line(
     lines: &mut Lines<BufReader<ChildStdout>>,
     within: Duration,
 ) -> Result<String, String> {

@@ -20,6 +20,7 @@
 mod baseline_server;
 mod broadcaster;
 mod chart;
+mod cluster;
 mod driver;
 mod loadgen;
 mod proc_stats;
@@ -74,6 +75,10 @@ struct Args {
     /// Tiny run for CI: N=50, 2 s, report under target/bench/.
     #[arg(long)]
     smoke: bool,
+    /// The cluster row instead of the sweep (issue 11): 2 nodes on a redis-server of its own,
+    /// the first --conns clients split between them, --max-rate broadcasts/s, against 1 node.
+    #[arg(long)]
+    cluster: bool,
     /// Added by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -122,6 +127,9 @@ fn main() -> ExitCode {
                 args.drain_secs = 5;
                 args.out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
             }
+            if args.cluster {
+                return cluster_row(&args).await;
+            }
             sweep(&args).await
         }
     });
@@ -145,6 +153,34 @@ fn shard_args(args: &Args) -> Result<loadgen::ShardArgs, String> {
         connect_concurrency: args.connect_concurrency,
         lifetime: Duration::from_secs(args.lifetime_secs),
     })
+}
+
+/// The cluster row (see `cluster.rs`): 1,000 clients and 300 broadcasts/s unless told otherwise.
+async fn cluster_row(args: &Args) -> Result<(), String> {
+    let conns = if args.conns == [1000, 5000, 10000, 19000] {
+        1000
+    } else {
+        args.conns
+            .first()
+            .copied()
+            .unwrap_or(1000)
+            .clamp(2, MAX_CONNS)
+    };
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|error| format!("{}: {error}", args.out_dir.display()))?;
+    let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-logs");
+    std::fs::create_dir_all(&log_dir).map_err(|error| format!("{}: {error}", log_dir.display()))?;
+    cluster::run(&cluster::ClusterPlan {
+        conns,
+        rate: args.max_rate,
+        duration: Duration::from_secs(args.duration_secs),
+        drain: Duration::from_secs(args.drain_secs),
+        max_in_flight: args.max_in_flight,
+        connect_concurrency: args.connect_concurrency,
+        out_dir: args.out_dir.clone(),
+        log_dir,
+    })
+    .await
 }
 
 /// Runs ours and the baseline back to back for every N, then writes the report.

@@ -23,16 +23,28 @@ pub struct Row {
     pub baseline: RunResult,
 }
 
-/// The section `cargo bench --bench durable_log` writes into BENCHMARKS.md, kept when the
-/// fan-out report is written again.
-const KEPT_SECTION: (&str, &str) = ("<!-- durable-log:start -->", "<!-- durable-log:end -->");
+/// The sections other benchmarks write into BENCHMARKS.md, kept when the fan-out report is
+/// written again: `cargo bench --bench durable_log`'s, and the cluster row's (`--cluster`).
+const KEPT_SECTIONS: [(&str, &str); 2] = [
+    ("<!-- durable-log:start -->", "<!-- durable-log:end -->"),
+    crate::cluster::SECTION,
+];
 
-/// The kept section of the report at `path`, if any.
+/// The kept sections of the report at `path`, if any.
 fn kept_section(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let start = text.find(KEPT_SECTION.0)?;
-    let end = text[start..].find(KEPT_SECTION.1)? + start + KEPT_SECTION.1.len();
-    Some(format!("{}\n\n", &text[start..end]))
+    let mut kept = String::new();
+    for (start_marker, end_marker) in KEPT_SECTIONS {
+        let Some(start) = text.find(start_marker) else {
+            continue;
+        };
+        let Some(end) = text[start..].find(end_marker) else {
+            continue;
+        };
+        let end = end + start + end_marker.len();
+        kept.push_str(&format!("{}\n\n", &text[start..end]));
+    }
+    (!kept.is_empty()).then_some(kept)
 }
 
 /// How the sweep was run.
