@@ -446,3 +446,37 @@ async fn after_redis_lost_its_data_running_rooms_resync_their_clients_without_a_
     node_a.shutdown().await;
     node_b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_room_that_stopped_listening_serves_a_new_joiner_the_logs_latest_frames() {
+    let redis = RedisServer::start();
+    let node_a = node(&redis).await;
+    let node_b = node(&redis).await;
+    let (mut poster, _) = join(node_a.local_addr(), "dev").await;
+    let (mut on_b, _) = join(node_b.local_addr(), "dev").await;
+    assert_eq!(post(&mut poster, "dev", "first").await, Some(1));
+    assert_eq!(next_in(&mut on_b, "dev").await, (1, "first".into()));
+
+    // Node B's last member of #dev leaves: its room stays, but stops listening.
+    on_b.send_json(json!({"type": "leave", "room": "dev"}))
+        .await;
+    next_of(&mut on_b, "dev", "left").await;
+    for i in 2..=80 {
+        assert_eq!(post(&mut poster, "dev", &format!("p{i}")).await, Some(i));
+    }
+
+    // A plain join on node B: the last 50 frames of the log as it is now, no gap.
+    on_b.send_json(json!({"type": "join", "room": "dev"})).await;
+    let joined = next_of(&mut on_b, "dev", "joined").await;
+    assert_eq!(joined["last_seq"], 80, "{joined}");
+    assert_eq!(joined["gap"], false, "{joined}");
+    for seq in 31..=80 {
+        assert_eq!(next_in(&mut on_b, "dev").await, (seq, format!("p{seq}")));
+    }
+    // And it is live.
+    assert_eq!(post(&mut poster, "dev", "live").await, Some(81));
+    assert_eq!(next_in(&mut on_b, "dev").await, (81, "live".into()));
+
+    node_a.shutdown().await;
+    node_b.shutdown().await;
+}

@@ -211,12 +211,34 @@ impl RoomState {
         target: u64,
         done: Option<oneshot::Sender<()>>,
     ) {
+        self.begin_catch_up(id, header, target, done, true);
+    }
+
+    /// Puts member `id` into catch-up (its frames are buffered from now on) without reading the
+    /// log yet: the room first learns how far the log is (see `live`), then restarts this
+    /// catch-up. Returns its generation, if one was made.
+    pub(super) fn hold_catch_up(
+        &mut self,
+        id: u64,
+        header: JoinHeader,
+        target: u64,
+        done: Option<oneshot::Sender<()>>,
+    ) -> Option<u64> {
+        self.begin_catch_up(id, header, target, done, false)
+    }
+
+    fn begin_catch_up(
+        &mut self,
+        id: u64,
+        header: JoinHeader,
+        target: u64,
+        done: Option<oneshot::Sender<()>>,
+        run: bool,
+    ) -> Option<u64> {
         self.next_generation += 1;
         let generation = self.next_generation;
         let epoch = self.epoch.clone();
-        let Some(member) = self.members.get_mut(&id) else {
-            return;
-        };
+        let member = self.members.get_mut(&id)?;
         let plan = match &header {
             JoinHeader::Join { resume } => plan_join(resume.as_ref(), epoch.as_str(), target),
             JoinHeader::Silent => plan_silent(member.cursor.delivered()),
@@ -227,9 +249,12 @@ impl RoomState {
             if let Some(done) = done {
                 let _ = done.send(());
             }
-            return;
+            return None;
         }
         member.sync = Sync::CatchingUp(CatchUp::new(generation, target, plan, header, done));
+        if !run {
+            return Some(generation);
+        }
         let task = CatchUpTask {
             room: self.myself.clone(),
             log: Arc::clone(&self.log),
@@ -239,6 +264,7 @@ impl RoomState {
             after: plan.after,
         };
         tokio::spawn(task.run());
+        Some(generation)
     }
 
     /// A page of the backlog of member `id`; see the module docs.

@@ -141,7 +141,35 @@ impl RoomState {
                 self.fill_hole(head.last_seq);
             }
         }
+        // Joiners held for this answer: their backlog now, up to what the room knows.
+        for (id, generation) in std::mem::take(&mut self.awaiting_head) {
+            let Some(member) = self.members.get_mut(&id) else {
+                continue;
+            };
+            // Unless a hole fill or a re-sync restarted their catch-up meanwhile.
+            let Some(catch_up) = member.catch_up_mut(generation) else {
+                continue;
+            };
+            let header = catch_up.header.take().unwrap_or(JoinHeader::Silent);
+            let done = catch_up.done.take();
+            self.start_catch_up(id, header, self.delivered_seq, done);
+        }
         if again {
+            self.check_head();
+        }
+    }
+
+    /// A member joined a room that was not listening to its log until now: its frames are
+    /// buffered, and its backlog is read after the head check (so it gets the last frames of the
+    /// log, not those of when the room last listened).
+    pub(super) fn join_after_head(
+        &mut self,
+        id: u64,
+        header: JoinHeader,
+        done: Option<oneshot::Sender<()>>,
+    ) {
+        if let Some(generation) = self.hold_catch_up(id, header, self.delivered_seq, done) {
+            self.awaiting_head.push((id, generation));
             self.check_head();
         }
     }

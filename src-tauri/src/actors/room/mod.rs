@@ -203,6 +203,8 @@ pub struct RoomState {
     /// `(seq, members reached)` of frames delivered from the channel while an append was in
     /// flight (their receipts, if they are this room's own posts).
     recent: VecDeque<(u64, usize)>,
+    /// Joiners whose backlog waits for the head check: `(id, catch-up generation)`.
+    awaiting_head: Vec<(u64, u64)>,
 }
 
 impl Actor for RoomActor {
@@ -243,6 +245,7 @@ impl Actor for RoomActor {
             head_check: (false, false),
             parked: Vec::new(),
             recent: VecDeque::new(),
+            awaiting_head: Vec::new(),
         })
     }
 
@@ -388,10 +391,18 @@ impl RoomState {
             .is_some_and(|member| Arc::ptr_eq(&member.cursor, &init.cursor));
         let name = init.name.clone();
         let resume = init.resume.clone();
+        let listening = self.live.is_some();
         if !resync {
             self.members.insert(id, Member::live(init));
         }
-        self.start_catch_up(id, JoinHeader::Join { resume }, self.delivered_seq, done);
+        self.sync_subscription();
+        if !listening && self.live.is_some() {
+            // Not listening until now: other nodes may have posted meanwhile. The backlog is
+            // read once the room knows how far its log is (see `live`).
+            self.join_after_head(id, JoinHeader::Join { resume }, done);
+        } else {
+            self.start_catch_up(id, JoinHeader::Join { resume }, self.delivered_seq, done);
+        }
         if !resync {
             // Everyone is told; the joiner's copy waits in its buffer, after its backlog.
             self.announce(NoticeEvent::Joined, id, name, None);
