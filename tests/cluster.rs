@@ -2,8 +2,8 @@
 //! and history, a client resumes on the other node with exactly what it missed, and while Redis
 //! is down posts are refused (`unavailable`, HTTP 503) and nothing acknowledged is lost.
 //!
-//! Live fan-out across nodes is not built yet (docs/CLUSTER.md): a node delivers another node's
-//! frames when it fills the hole before its own next frame, and in every backlog.
+//! Live fan-out across nodes (a node's clients get another node's posts without posting
+//! themselves, gap fills, reconnects) is tested in `tests/cluster_live.rs`.
 
 mod support {
     pub mod redis_server;
@@ -77,7 +77,8 @@ async fn two_nodes_number_one_room_together_and_a_client_resumes_on_the_other_no
     chat(&mut on_a, "dev", "one").await;
     assert_eq!(next_in(&mut on_a, "dev").await, (1, "one".into()));
     chat(&mut on_b, "dev", "two").await;
-    // Node B fills the hole from Redis before its own frame: the same seq on both nodes.
+    // Node B has seq 1 (live, or filled from Redis before its own frame): the same seq on both
+    // nodes.
     assert_eq!(next_in(&mut on_b, "dev").await, (1, "one".into()));
     assert_eq!(next_in(&mut on_b, "dev").await, (2, "two".into()));
     chat(&mut on_a, "dev", "three").await;
@@ -225,7 +226,7 @@ async fn after_redis_lost_its_data_a_resuming_client_gets_a_gap_and_the_new_epoc
 
     redis.restart(); // no persistence: everything is gone
                      // A node whose room starts now reads the new epoch from Redis, and the resume is a gap.
-                     // (A room already running on a node learns the new epoch at its next post: docs/CLUSTER.md.)
+                     // (Rooms already running re-sync by themselves: tests/cluster_live.rs.)
     let node_c = node(&redis).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let joined = loop {
