@@ -21,6 +21,7 @@ use support::exposition::{parse, Format};
 use support::redis_server::RedisServer;
 use support::ws_client::{start_server_with, Client};
 use tauri_ractor_websocket::config::{ClusterConfig, ServerConfig};
+use tauri_ractor_websocket::room_log::redis::live::PING_EVERY;
 use tauri_ractor_websocket::server::RunningServer;
 
 async fn node(redis: &RedisServer) -> RunningServer {
@@ -170,6 +171,16 @@ async fn a_post_on_one_node_reaches_the_other_nodes_members_live_with_the_same_s
     // And back: node B's post reaches node A's client, after nothing else.
     assert_eq!(post(&mut on_b, "dev", "from b").await, Some(6));
     assert_eq!(next_in(&mut on_a, "dev").await, (6, "from b".into()));
+
+    // Idle past two of the subscriber's pings: the connections stay up (no reconnect, no
+    // error), and frames still flow.
+    tokio::time::sleep(PING_EVERY * 2 + Duration::from_secs(1)).await;
+    for addr in [node_a.local_addr(), node_b.local_addr()] {
+        assert_eq!(metric(addr, "trw_redis_reconnects_total").await, 0.0);
+        assert_eq!(metric(addr, "trw_redis_errors_total").await, 0.0);
+    }
+    assert_eq!(post(&mut on_a, "dev", "still live").await, Some(7));
+    assert_eq!(next_in(&mut on_b, "dev").await, (7, "still live".into()));
 
     node_a.shutdown().await;
     node_b.shutdown().await;

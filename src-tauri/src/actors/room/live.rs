@@ -17,9 +17,15 @@
 //!   the log's head can tell (a reply of an earlier incarnation may still be on its way), so the
 //!   frame is dropped and the room **checks its head**.
 //!
+//! **An append's reply that skips seqs** (another node's frames, still on the channel: the reply
+//! comes over another connection and may overtake them) waits up to [`CHANNEL_GRACE`] for the
+//! channel to bring them, so that the common race costs nothing; only if they do not come is the
+//! hole read from the log (a read per member).
+//!
 //! **Head checks** ([`RoomState::check_head`]) also follow every (re)subscription and every
 //! dropped frame (the inbox asks for a re-sync), so a room learns what it missed **without
-//! waiting for anyone to post**:
+//! waiting for anyone to post**. A failed check is tried again after [`HEAD_RETRY`] while the room
+//! listens (the live feed may reconnect before the store's own connection does):
 //!
 //! - same epoch, higher `last_seq`: the hole is filled from the log;
 //! - another epoch: the room **re-syncs** to it ([`RoomState::adopt_epoch`]). Every member gets
@@ -33,6 +39,7 @@
 //! be read (Redis down again), the reply is trusted.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -45,6 +52,21 @@ use crate::room_log::{Appended, Epoch, LiveFrame, LogError, LogHead};
 
 /// Receipts remembered for posts whose channel copy arrived before the append's reply.
 const RECENT_RECEIPTS: usize = 512;
+
+/// How long an append's reply waits for the channel to bring the frames numbered before it,
+/// before they are read from the log instead. The channel is normally a few hundred
+/// microseconds behind the reply (another connection); reading the log means a read per member.
+pub const CHANNEL_GRACE: Duration = Duration::from_millis(250);
+
+/// How long after a failed head check the room tries again (while it listens to the channel).
+pub const HEAD_RETRY: Duration = Duration::from_millis(500);
+
+/// An append's reply that waits for the channel (see [`CHANNEL_GRACE`]).
+pub(super) struct Waiting {
+    batch: Vec<PendingPost>,
+    appended: Appended,
+    token: u64,
+}
 
 /// An append answered under an epoch the room is not sure of (see the module docs).
 pub(super) struct Parked {
@@ -72,6 +94,76 @@ impl RoomState {
         }
         if batch.resync {
             self.check_head();
+        }
+        self.release_waiting(false);
+    }
+
+    /// True if `appended` starts after a hole while the room listens to the channel: the frames
+    /// before it are most likely on their way there.
+    pub(super) fn frames_on_their_way(&self, appended: &Appended) -> bool {
+        self.live.is_some() && self.starts_after_hole(appended)
+    }
+
+    /// True if the first frame of `appended` the room has not delivered is not the next seq.
+    fn starts_after_hole(&self, appended: &Appended) -> bool {
+        appended
+            .frames
+            .iter()
+            .map(|frame| frame.seq)
+            .find(|seq| *seq > self.delivered_seq)
+            .is_some_and(|first_new| first_new > self.delivered_seq.saturating_add(1))
+    }
+
+    /// Holds an append's reply (no other batch starts meanwhile) until the channel fills the
+    /// hole before it, or [`CHANNEL_GRACE`] passes.
+    pub(super) fn wait_for_channel(&mut self, batch: Vec<PendingPost>, appended: Appended) {
+        self.next_wait += 1;
+        let token = self.next_wait;
+        self.appending = true;
+        self.waiting_for_channel = Some(Waiting {
+            batch,
+            appended,
+            token,
+        });
+        let room = self.myself.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(CHANNEL_GRACE).await;
+            let _ = room.cast(RoomMsg::ChannelLate(token));
+        });
+    }
+
+    /// The grace period of a waiting reply is over: deliver it (the hole is read from the log).
+    pub(super) fn on_channel_late(&mut self, token: u64) {
+        if self
+            .waiting_for_channel
+            .as_ref()
+            .is_some_and(|waiting| waiting.token == token)
+        {
+            self.release_waiting(true);
+        }
+    }
+
+    /// Delivers the waiting reply once nothing is missing before it (or at once if `now`).
+    pub(super) fn release_waiting(&mut self, now: bool) {
+        let ready = self
+            .waiting_for_channel
+            .as_ref()
+            .is_some_and(|waiting| now || !self.starts_after_hole(&waiting.appended));
+        if !ready {
+            return;
+        }
+        if let Some(waiting) = self.waiting_for_channel.take() {
+            self.appending = false;
+            if waiting.appended.epoch == self.epoch {
+                self.deliver_appended(waiting.batch, waiting.appended);
+            } else {
+                // The room re-synced to a new epoch meanwhile: the log these were stored in
+                // is gone.
+                for post in waiting.batch {
+                    Metrics::count(&self.metrics.posts_refused);
+                    post.refuse("the cluster's store lost its data meanwhile");
+                }
+            }
         }
     }
 
@@ -127,7 +219,16 @@ impl RoomState {
         let current = match &result {
             Ok(head) => Some(head.epoch.clone()),
             Err(error) => {
-                tracing::warn!(room = %self.name, %error, "could not read the log's head; the room re-syncs when the live feed reconnects");
+                // The live feed may be back before the store's own connection: try again soon,
+                // as long as the room listens.
+                tracing::warn!(room = %self.name, %error, "could not read the log's head; trying again in {HEAD_RETRY:?}");
+                if self.live.is_some() {
+                    let inbox = Arc::clone(&self.inbox);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(HEAD_RETRY).await;
+                        inbox.request_resync();
+                    });
+                }
                 None
             }
         };
@@ -154,6 +255,7 @@ impl RoomState {
             let done = catch_up.done.take();
             self.start_catch_up(id, header, self.delivered_seq, done);
         }
+        self.release_waiting(false);
         if again {
             self.check_head();
         }

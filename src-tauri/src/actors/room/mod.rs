@@ -148,6 +148,9 @@ pub enum RoomMsg {
     Live,
     /// The log's current head, read to check for missed frames or a new epoch (see [`live`]).
     HeadChecked(Result<LogHead, LogError>),
+    /// The frames an append's reply skipped did not come on the channel in time: fill them from
+    /// the log (see [`live`]).
+    ChannelLate(u64),
     /// Time to send the pending presence summary of a large room (sent by the room to itself).
     FlushPresence,
     /// Test-only: make the room panic, to show that it heals.
@@ -205,6 +208,9 @@ pub struct RoomState {
     recent: VecDeque<(u64, usize)>,
     /// Joiners whose backlog waits for the head check: `(id, catch-up generation)`.
     awaiting_head: Vec<(u64, u64)>,
+    /// An append answered before the channel brought the frames numbered before it.
+    waiting_for_channel: Option<live::Waiting>,
+    next_wait: u64,
 }
 
 impl Actor for RoomActor {
@@ -246,6 +252,8 @@ impl Actor for RoomActor {
             parked: Vec::new(),
             recent: VecDeque::new(),
             awaiting_head: Vec::new(),
+            waiting_for_channel: None,
+            next_wait: 0,
         })
     }
 
@@ -347,7 +355,14 @@ impl Actor for RoomActor {
             RoomMsg::Stats(reply) => {
                 let _ = reply.send(state.stats());
             }
-            RoomMsg::Live => state.on_live(),
+            RoomMsg::Live => {
+                state.on_live();
+                state.start_batch();
+            }
+            RoomMsg::ChannelLate(token) => {
+                state.on_channel_late(token);
+                state.start_batch();
+            }
             RoomMsg::HeadChecked(result) => {
                 state.on_head_checked(result);
                 state.start_batch();
@@ -566,6 +581,12 @@ impl RoomState {
                 appended,
                 forwarded,
             });
+            return;
+        }
+        if !forwarded && self.frames_on_their_way(&appended) {
+            // Other nodes' frames before this batch are still on the channel (the reply came
+            // first): wait for them rather than read them from the log (see `live`).
+            self.wait_for_channel(batch, appended);
             return;
         }
         self.deliver_appended(batch, appended);

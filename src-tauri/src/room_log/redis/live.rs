@@ -236,7 +236,9 @@ impl Subscriber {
                         None => return Ended::Lost("the connection closed".to_owned()),
                     },
                     _ = ping.tick() => {
-                        match tokio::time::timeout(PING_TIMEOUT, sink.ping::<String>()).await {
+                        // In subscribe mode Redis answers `["pong", ""]`, not `+PONG`: any
+                        // answer will do.
+                        match tokio::time::timeout(PING_TIMEOUT, sink.ping::<::redis::Value>()).await {
                             Ok(Ok(_)) => {}
                             Ok(Err(error)) => return Ended::Lost(format!("PING failed: {error}")),
                             Err(_) => return Ended::Lost("PING timed out".to_owned()),
