@@ -116,7 +116,12 @@ impl RoomState {
 
     /// Holds an append's reply (no other batch starts meanwhile) until the channel fills the
     /// hole before it, or [`CHANNEL_GRACE`] passes.
-    pub(super) fn wait_for_channel(&mut self, batch: Vec<PendingPost>, appended: Appended) {
+    pub(super) fn wait_for_channel(&mut self, mut batch: Vec<PendingPost>, appended: Appended) {
+        // Stored under the room's epoch: if the room dies meanwhile, its next incarnation
+        // delivers them from the log, so they must not be refused.
+        for post in &mut batch {
+            post.mark_stored();
+        }
         self.next_wait += 1;
         let token = self.next_wait;
         self.appending = true;
