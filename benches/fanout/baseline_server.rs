@@ -1,8 +1,10 @@
 //! The baseline: the smallest fair axum broadcast server, with no actors at all.
 //!
 //! It speaks the same protocol as the real server (same endpoints, same `welcome` and `message`
-//! frames, encoded by the same `ServerMessage` type) and uses the same tungstenite buffer sizes
-//! and the same write batching, so the only difference left is the architecture:
+//! frames, encoded by the same `ServerMessage` type) and uses the same write batching. Its
+//! tungstenite buffers are either ours (the same read chunk and write batch, so the only
+//! difference left is the architecture) or, with `--axum-default-buffers`, what axum gives a
+//! user who sets nothing (128 KiB each way):
 //!
 //! ```text
 //!   baseline: /broadcast ─▶ tokio::sync::broadcast::Sender ─▶ one task per socket ─▶ socket
@@ -30,8 +32,8 @@ use tauri_ractor_websocket::protocol::{Level, NotificationSource, ServerMessage}
 use tokio::sync::broadcast;
 
 /// Same as the real server (`server/websocket.rs`): tungstenite's read chunk and write batch.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+pub const READ_BUFFER_BYTES: usize = tauri_ractor_websocket::server::READ_BUFFER_BYTES;
+pub const WRITE_BUFFER_BYTES: usize = tauri_ractor_websocket::server::WRITE_BUFFER_BYTES;
 /// Frames a subscriber may fall behind before it lags; the real server's outbox holds 1,024.
 const CHANNEL_CAPACITY: usize = 1024;
 /// Same as the real writer: frames written before one flush.
@@ -44,6 +46,8 @@ struct Hub {
     sockets: AtomicUsize,
     next_id: AtomicU64,
     instance: String,
+    /// Leave tungstenite's buffers at axum's defaults.
+    default_buffers: bool,
 }
 
 #[derive(Deserialize)]
@@ -51,8 +55,8 @@ struct BroadcastRequest {
     message: String,
 }
 
-/// Serves until the process is killed.
-pub async fn serve(port: u16) -> std::io::Result<()> {
+/// Serves until the process is killed; with `default_buffers`, axum's buffer sizes.
+pub async fn serve(port: u16, default_buffers: bool) -> std::io::Result<()> {
     let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
     let hub = Arc::new(Hub {
         sender,
@@ -60,6 +64,7 @@ pub async fn serve(port: u16) -> std::io::Result<()> {
         sockets: AtomicUsize::new(0),
         next_id: AtomicU64::new(1),
         instance: format!("baseline-{}", std::process::id()),
+        default_buffers,
     });
     let router = Router::new()
         .route("/ws", get(upgrade))
@@ -113,10 +118,14 @@ async fn broadcast_text(hub: Arc<Hub>, request: BroadcastRequest) -> Response {
 }
 
 async fn upgrade(State(hub): State<Arc<Hub>>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| connection(hub, socket))
+    let upgrade = if hub.default_buffers {
+        upgrade
+    } else {
+        upgrade
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(WRITE_BUFFER_BYTES)
+    };
+    upgrade.on_upgrade(move |socket| connection(hub, socket))
 }
 
 /// One task per socket: subscribe, greet, then copy the channel to the socket.

@@ -33,8 +33,11 @@ pub enum ServerKind {
     /// The same, with the default SQLite room log in a fresh data directory: every broadcast
     /// is committed before it is fanned out and answered.
     OursSqlite,
-    /// `baseline_server.rs`: axum + `tokio::sync::broadcast`, no actors.
+    /// `baseline_server.rs`: axum + `tokio::sync::broadcast`, no actors, with the same
+    /// tungstenite buffer sizes as ours.
     Baseline,
+    /// The same baseline with axum's default buffers, as a user who sets nothing gets them.
+    BaselineDefaults,
 }
 
 impl ServerKind {
@@ -43,6 +46,7 @@ impl ServerKind {
             ServerKind::Ours => "ours (in memory)",
             ServerKind::OursSqlite => "ours (SQLite log)",
             ServerKind::Baseline => "baseline",
+            ServerKind::BaselineDefaults => "baseline (axum defaults)",
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct RunResult {
     pub rss_busy_kib: u64,
     pub rss_per_idle_conn_kib: f64,
     pub server_fds: usize,
+    /// Broadcasts per second asked in this phase.
+    pub rate_asked: f64,
     pub broadcasts_asked: u64,
     pub broadcasts_done: u64,
     pub broadcasts_per_sec_done: f64,
@@ -99,6 +105,7 @@ pub struct RunResult {
     pub max_ms: f64,
     pub server_cpu_secs: f64,
     pub cpu_us_per_delivery: f64,
+    /// The whole run this phase belongs to: server start, connects, every phase.
     pub wall_secs: f64,
 }
 
@@ -110,17 +117,65 @@ pub(crate) struct Shard {
 
 /// Runs one plan from start to finish; every child process is killed before it returns.
 pub async fn run(plan: &RunPlan) -> Result<RunResult, String> {
+    let mut results = ramp(plan, &[plan.rate], |_| false).await?;
+    results
+        .pop()
+        .ok_or_else(|| "no broadcast phase ran".to_owned())
+}
+
+/// One server, N clients connected once, then a broadcast phase per rate of `rates` in turn,
+/// until `stop` says so after a phase (that phase is kept). The saturation sweep's ramp.
+pub async fn ramp(
+    plan: &RunPlan,
+    rates: &[f64],
+    stop: impl Fn(&RunResult) -> bool,
+) -> Result<Vec<RunResult>, String> {
     let wall = std::time::Instant::now();
     let port = free_port()?;
     let mut server = start_server(plan, port)?;
-    let outcome = measure(plan, port, &mut server).await;
+    let mut shards = Vec::new();
+    let outcome = async {
+        let connected = connect(plan, port, &mut server, &mut shards).await?;
+        let mut results = Vec::new();
+        for &rate in rates {
+            let result = phase(plan, rate, &connected, &mut shards).await?;
+            let done = stop(&result);
+            results.push(result);
+            if done {
+                break;
+            }
+        }
+        Ok::<_, String>(results)
+    }
+    .await;
+    for shard in &mut shards {
+        let _ = shard.child.kill().await;
+    }
     let _ = server.kill().await;
-    let mut result = outcome?;
-    result.wall_secs = wall.elapsed().as_secs_f64();
-    Ok(result)
+    let mut results = outcome?;
+    // The whole run (server start, connects, every phase), on each of its phases.
+    let wall_secs = wall.elapsed().as_secs_f64();
+    for result in &mut results {
+        result.wall_secs = wall_secs;
+    }
+    Ok(results)
 }
 
-async fn measure(plan: &RunPlan, port: u16, server: &mut Child) -> Result<RunResult, String> {
+/// What the connect step measured, shared by every phase of a run.
+struct Connected {
+    pid: u32,
+    base_url: String,
+    http: reqwest::Client,
+    base: RunResult,
+}
+
+/// Starts the clients, measures idle memory, warms the room up.
+async fn connect(
+    plan: &RunPlan,
+    port: u16,
+    server: &mut Child,
+    shards: &mut Vec<Shard>,
+) -> Result<Connected, String> {
     let pid = server.id().ok_or("the server exited at once")?;
     let base_url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
@@ -139,7 +194,6 @@ async fn measure(plan: &RunPlan, port: u16, server: &mut Child) -> Result<RunRes
 
     // 1. Connect every client, shard by shard in parallel.
     let target = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut shards = Vec::new();
     let mut remaining = plan.conns;
     while remaining > 0 {
         let conns = remaining.min(plan.shard_size.max(1));
@@ -147,7 +201,7 @@ async fn measure(plan: &RunPlan, port: u16, server: &mut Child) -> Result<RunRes
         let source = source_ip(plan.run_index, shards.len());
         shards.push(spawn_shard(target, source, conns, plan)?);
     }
-    for shard in &mut shards {
+    for shard in shards.iter_mut() {
         let line = next_line(&mut shard.stdout, Duration::from_secs(120)).await?;
         let connected: ShardConnected =
             serde_json::from_str(&line).map_err(|error| format!("shard said {line:?}: {error}"))?;
@@ -169,13 +223,31 @@ async fn measure(plan: &RunPlan, port: u16, server: &mut Child) -> Result<RunRes
 
     // 3. Warm up until one broadcast reaches every client (each has joined the room).
     warm_up(&http, &base_url, result.conns_ok).await?;
+    Ok(Connected {
+        pid,
+        base_url,
+        http,
+        base: result,
+    })
+}
+
+/// One broadcast phase at `rate`, then every shard's report.
+async fn phase(
+    plan: &RunPlan,
+    rate: f64,
+    connected: &Connected,
+    shards: &mut [Shard],
+) -> Result<RunResult, String> {
+    let pid = connected.pid;
+    let mut result = connected.base.clone();
+    result.rate_asked = rate;
 
     // 4. The broadcast phase.
     let cpu_before = proc_stats::cpu_seconds(pid).unwrap_or(0.0);
     let sent = broadcaster::run(
-        &http,
-        &base_url,
-        plan.rate,
+        &connected.http,
+        &connected.base_url,
+        rate,
         plan.duration,
         plan.max_in_flight,
     )
@@ -192,7 +264,7 @@ async fn measure(plan: &RunPlan, port: u16, server: &mut Child) -> Result<RunRes
         drain_secs: plan.drain.as_secs_f64(),
     };
     let command = serde_json::to_string(&command).map_err(|error| error.to_string())? + "\n";
-    for shard in &mut shards {
+    for shard in shards.iter_mut() {
         shard
             .stdin
             .write_all(command.as_bytes())
@@ -203,7 +275,7 @@ async fn measure(plan: &RunPlan, port: u16, server: &mut Child) -> Result<RunRes
         .map_err(|error| error.to_string())?;
     let mut last_receipt_ns = 0;
     let wait = plan.drain + Duration::from_secs(30);
-    for shard in &mut shards {
+    for shard in shards.iter_mut() {
         let line = next_line(&mut shard.stdout, wait).await?;
         let report: ShardReport = serde_json::from_str(&line)
             .map_err(|error| format!("shard report {line:?}: {error}"))?;
@@ -218,9 +290,6 @@ async fn measure(plan: &RunPlan, port: u16, server: &mut Child) -> Result<RunRes
     }
     let server_cpu = proc_stats::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     result.rss_busy_kib = rss(pid)?;
-    for shard in &mut shards {
-        let _ = shard.child.kill().await;
-    }
 
     result.expected_deliveries = sent.done * result.conns_ok as u64;
     let span_ns = last_receipt_ns.saturating_sub(sent.first_sent_ns).max(1);
@@ -277,10 +346,13 @@ fn start_server(plan: &RunPlan, port: u16) -> Result<Child, String> {
                 .arg(dir);
             command
         }
-        ServerKind::Baseline => {
+        ServerKind::Baseline | ServerKind::BaselineDefaults => {
             let exe = std::env::current_exe().map_err(|error| error.to_string())?;
             let mut command = Command::new(exe);
             command.args(["--serve-baseline", "--port", &port.to_string()]);
+            if plan.server == ServerKind::BaselineDefaults {
+                command.arg("--axum-default-buffers");
+            }
             command
         }
     };
@@ -347,7 +419,8 @@ pub(crate) fn spawn_shard(
     plan: &RunPlan,
 ) -> Result<Shard, String> {
     let exe = std::env::current_exe().map_err(|error| error.to_string())?;
-    let lifetime = 180 + plan.duration.as_secs() + plan.drain.as_secs();
+    // A safety net only (the driver kills its shards): room for a saturation ramp's phases.
+    let lifetime = 180 + 12 * (plan.duration.as_secs() + plan.drain.as_secs());
     let mut child = Command::new(exe)
         .arg("--client-shard")
         .args(["--target", &target.to_string()])

@@ -118,18 +118,37 @@ pub async fn run_shard(args: ShardArgs) -> Result<(), String> {
     let connected = connect_all(&args, &shared).await;
     println!("{}", to_json(&connected)?);
 
-    // Wait for the driver's command (or give up at the deadline, or when stdin closes).
+    // One report per command: a run has one broadcast phase, a saturation ramp several. Each
+    // report counts what arrived since the previous one. Ends at the deadline or when stdin
+    // closes (the driver is done).
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-        .await
-        .map_err(|_| "shard lifetime exceeded while waiting for the driver".to_owned())?
-        .map_err(|error| format!("reading stdin: {error}"))?
-        .ok_or("the driver went away")?;
-    let command: ShardCommand =
-        serde_json::from_str(&line).map_err(|error| format!("bad command {line:?}: {error}"))?;
-    let report = collect(&shared, &command).await;
-    println!("{}", to_json(&report)?);
-    Ok(())
+    loop {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+            .await
+            .map_err(|_| "shard lifetime exceeded while waiting for the driver".to_owned())?
+            .map_err(|error| format!("reading stdin: {error}"))?;
+        let Some(line) = line else {
+            return Ok(());
+        };
+        let command: ShardCommand = serde_json::from_str(&line)
+            .map_err(|error| format!("bad command {line:?}: {error}"))?;
+        let report = collect(&shared, &command).await;
+        println!("{}", to_json(&report)?);
+        reset(&shared);
+    }
+}
+
+/// Starts the next phase's counts from zero (every frame of the last phase has arrived or been
+/// counted lost by then).
+fn reset(shared: &Shared) {
+    for client in &shared.clients {
+        client.received.store(0, Ordering::Relaxed);
+        client.out_of_order.store(0, Ordering::Relaxed);
+    }
+    shared.last_receipt_ns.store(0, Ordering::Relaxed);
+    if let Ok(mut histogram) = shared.latency.lock() {
+        histogram.reset();
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, String> {

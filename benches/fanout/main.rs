@@ -25,6 +25,8 @@ mod driver;
 mod loadgen;
 mod proc_stats;
 mod report;
+mod saturation;
+mod saturation_report;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -69,6 +71,21 @@ struct Args {
     /// Seconds to wait for late deliveries after the last broadcast.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
+    /// Saturation sweep: connection counts (empty: no saturation sweep).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    saturation_conns: Vec<usize>,
+    /// Saturation sweep: most steps per server (each asks 1.5× the one before); 0: no sweep.
+    #[arg(long, default_value_t = 7)]
+    saturation_steps: usize,
+    /// Saturation sweep: seconds of broadcasting per step.
+    #[arg(long, default_value_t = 3)]
+    saturation_secs: u64,
+    /// Saturation sweep: a step with a p99 above this (ms) is not sustained.
+    #[arg(long, default_value_t = 250.0)]
+    p99_limit_ms: f64,
+    /// Skip the fixed-load sweep (--conns), e.g. to run the saturation sweep alone.
+    #[arg(long)]
+    saturation_only: bool,
     /// Where BENCHMARKS.md and bench-fanout.svg go.
     #[arg(long, default_value = "docs")]
     out_dir: PathBuf,
@@ -86,6 +103,9 @@ struct Args {
     /// Role: serve the baseline on --port.
     #[arg(long, hide = true)]
     serve_baseline: bool,
+    /// With --serve-baseline: axum's default buffer sizes instead of ours.
+    #[arg(long, hide = true)]
+    axum_default_buffers: bool,
     #[arg(long, hide = true)]
     port: Option<u16>,
 
@@ -115,7 +135,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         if args.serve_baseline {
             let port = args.port.ok_or("--serve-baseline needs --port")?;
-            baseline_server::serve(port)
+            baseline_server::serve(port, args.axum_default_buffers)
                 .await
                 .map_err(|error| format!("baseline server: {error}"))
         } else if args.client_shard {
@@ -124,6 +144,9 @@ fn main() -> ExitCode {
             if args.smoke {
                 args.conns = vec![50];
                 args.duration_secs = 2;
+                args.saturation_conns = vec![50];
+                args.saturation_steps = 2;
+                args.saturation_secs = 1;
                 args.drain_secs = 5;
                 args.out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
             }
@@ -195,7 +218,12 @@ async fn sweep(args: &Args) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut rows = Vec::new();
     let mut run_index = 0;
-    for &conns in &args.conns {
+    let standard: &[usize] = if args.saturation_only {
+        &[]
+    } else {
+        &args.conns
+    };
+    for &conns in standard {
         let rate = (args.deliveries_per_sec as f64 / conns as f64).min(args.max_rate);
         let mut pair = Vec::new();
         for server in [
@@ -232,6 +260,32 @@ async fn sweep(args: &Args) -> Result<(), String> {
             baseline,
         });
     }
+    let saturation_settings = saturation::Settings {
+        conns: args.saturation_conns.clone(),
+        steps: args.saturation_steps.max(1),
+        first_deliveries_per_sec: args.deliveries_per_sec as f64,
+        phase: Duration::from_secs(args.saturation_secs),
+        p99_limit_ms: args.p99_limit_ms,
+    };
+    let base_plan = RunPlan {
+        server: ServerKind::Ours,
+        conns: 1,
+        rate: 1.0,
+        duration: Duration::from_secs(args.saturation_secs),
+        shard_size: args.shard_size,
+        connect_concurrency: args.connect_concurrency,
+        max_in_flight: args.max_in_flight,
+        drain: Duration::from_secs(args.drain_secs),
+        run_index: 0,
+        log_dir: log_dir.clone(),
+    };
+    let saturation_started = std::time::Instant::now();
+    let sweeps = if args.saturation_steps == 0 {
+        Vec::new()
+    } else {
+        saturation::run(&saturation_settings, &base_plan, &mut run_index).await?
+    };
+    let saturation_secs = saturation_started.elapsed().as_secs_f64();
     let settings = report::Settings {
         // `cargo bench` adds `--bench`; leave it out of the command shown.
         command: std::env::args()
@@ -246,9 +300,15 @@ async fn sweep(args: &Args) -> Result<(), String> {
         shard_size: args.shard_size,
         machine: proc_stats::machine_summary(),
         sweep_secs: started.elapsed().as_secs_f64(),
+        saturation_secs,
+        saturation: saturation_settings,
     };
-    let written = report::write(&args.out_dir, &rows, &settings)?;
+    let written = report::write(&args.out_dir, &rows, &sweeps, &settings)?;
     eprintln!("{}", report::ratios_summary(&rows));
+    eprintln!(
+        "{}",
+        saturation_report::summary(&sweeps, &settings.saturation)
+    );
     eprintln!("wrote {written}");
     report::check_loss(&rows)
 }

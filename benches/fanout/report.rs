@@ -10,6 +10,8 @@ use crate::driver::RunResult;
 use plotters::style::RGBColor;
 
 use crate::chart::{self, Panel, Series};
+use crate::saturation::Sweep;
+use crate::saturation_report;
 
 /// One N of the sweep: the three servers, measured back to back.
 pub struct Row {
@@ -57,6 +59,8 @@ pub struct Settings {
     pub shard_size: usize,
     pub machine: String,
     pub sweep_secs: f64,
+    pub saturation_secs: f64,
+    pub saturation: crate::saturation::Settings,
 }
 
 /// Targets from issue 6.
@@ -67,7 +71,9 @@ const MAX_P99_RATIO: f64 = 1.5;
 const RATIO_TARGETS_AT: [usize; 2] = [1000, 10000];
 /// Issue 10 sets the SQLite log's ratio targets at 1k connections only.
 const SQLITE_TARGETS_AT: [usize; 1] = [1000];
-const MAX_KIB_PER_IDLE_CONN: f64 = 10.0;
+/// Issue 15: at most this much server RSS per idle connection, at 5k and 10k.
+const MAX_KIB_PER_IDLE_CONN: f64 = 16.0;
+const KIB_TARGETS_AT: [usize; 2] = [5000, 10000];
 const MIN_CONNS_HELD: usize = 19_000;
 
 const PLOT_FILE: &str = "bench-fanout.svg";
@@ -156,12 +162,24 @@ pub fn check_loss(rows: &[Row]) -> Result<(), String> {
 }
 
 /// Writes the report and the plot into `dir`; returns what was written.
-pub fn write(dir: &Path, rows: &[Row], settings: &Settings) -> Result<String, String> {
+pub fn write(
+    dir: &Path,
+    rows: &[Row],
+    sweeps: &[Sweep],
+    settings: &Settings,
+) -> Result<String, String> {
     let plot_path = dir.join(PLOT_FILE);
     let report_path = dir.join("BENCHMARKS.md");
-    std::fs::write(&plot_path, plot(rows)?)
-        .map_err(|error| format!("{}: {error}", plot_path.display()))?;
-    let mut report = markdown(rows, settings);
+    if !rows.is_empty() {
+        std::fs::write(&plot_path, plot(rows)?)
+            .map_err(|error| format!("{}: {error}", plot_path.display()))?;
+    }
+    for sweep in sweeps {
+        let path = dir.join(saturation_report::chart_file(sweep.conns));
+        std::fs::write(&path, saturation_report::chart(sweep)?)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+    }
+    let mut report = markdown(rows, sweeps, settings);
     if let Some(kept) = kept_section(&report_path) {
         report.push_str(&kept);
     }
@@ -242,7 +260,7 @@ fn mark_where(targets: &[usize], conns: usize, ok: bool) -> &'static str {
     }
 }
 
-fn markdown(rows: &[Row], settings: &Settings) -> String {
+fn markdown(rows: &[Row], sweeps: &[Sweep], settings: &Settings) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -254,7 +272,7 @@ fn markdown(rows: &[Row], settings: &Settings) -> String {
     let _ = writeln!(
         md,
         "**Machine:** {}. Server, load generator and HTTP driver all share it, over loopback.\n\n\
-         **Command:** `cargo bench --bench fanout -- {}`\n\n\
+         **Command:** `cargo bench --no-default-features --bench fanout -- {}`\n\n\
          **Load:** for each N, the three servers are measured back to back with the same generator: \
          N WebSocket clients connect (in processes of at most {} clients, each on its own \
          127.x.y.z source address), then `GET /broadcast?message=t=<nanoseconds>` is sent at \
@@ -272,6 +290,14 @@ fn markdown(rows: &[Row], settings: &Settings) -> String {
     md.push_str(&format!(
         "![deliveries/s and p99 against N]({PLOT_FILE})\n\n"
     ));
+    if !sweeps.is_empty() {
+        saturation_report::section(
+            &mut md,
+            sweeps,
+            &settings.saturation,
+            settings.saturation_secs,
+        );
+    }
     targets(&mut md, rows);
     results_table(&mut md, rows);
     projection(&mut md, rows);
@@ -281,14 +307,14 @@ fn markdown(rows: &[Row], settings: &Settings) -> String {
 
 fn targets(md: &mut String, rows: &[Row]) {
     md.push_str(
-        "## Targets (issues 6 and 10)\n\nThe throughput and p99 ratios of ours (in memory) are \
+        "## Fixed load (issues 6, 10 and 15)\n\nThe throughput and p99 ratios of ours (in memory) are \
          targets at 1k and 10k connections, those of ours with the SQLite log (issue 10) at 1k; at \
          other N they are shown for the trend.\n\n",
     );
     md.push_str(
         "| N | deliveries/s ours / baseline (≥ 0.9) | p99 ours / baseline (≤ 1.5) | \
          deliveries/s SQLite log / baseline (≥ 0.9, issue 10) | p99 SQLite log / baseline \
-         (≤ 1.5, issue 10) | KiB per idle conn, ours (≤ 10) | lost (healthy clients) |\n\
+         (≤ 1.5, issue 10) | KiB per idle conn, ours (≤ 16 at 5k and 10k, issue 15) | lost (healthy clients) |\n\
          |---|---|---|---|---|---|---|\n",
     );
     for row in rows {
@@ -318,7 +344,7 @@ fn targets(md: &mut String, rows: &[Row]) {
             sqlite_p99,
             mark_where(&SQLITE_TARGETS_AT, row.conns, sqlite_p99 <= MAX_P99_RATIO),
             kib,
-            mark(kib <= MAX_KIB_PER_IDLE_CONN),
+            mark_where(&KIB_TARGETS_AT, row.conns, kib <= MAX_KIB_PER_IDLE_CONN),
             lost,
             mark(lost == 0)
         );
@@ -389,38 +415,41 @@ fn projection(md: &mut String, rows: &[Row]) {
     let Some(row) = rows.iter().max_by_key(|row| row.ours.conns_ok) else {
         return;
     };
-    let r = &row.ours;
-    let kib = r.rss_per_idle_conn_kib.max(0.0);
-    let cpu_us = r.cpu_us_per_delivery;
     let _ = writeln!(
         md,
         "## What 100k and 1M connections would need\n\n\
-         Scaled linearly from our server at N = {} ({:.1} KiB of user-space memory per idle \
-         connection, {:.2} µs of server CPU per delivery, 1 descriptor per connection on each \
-         side). Kernel socket memory (a few KiB per idle TCP socket, more with data in flight) \
-         is not in VmRSS and comes on top.\n\n\
-         | N | server RSS for idle conns | descriptors (server + clients) | source addresses (~28k ports each) | \
+         Scaled linearly from our server at N = {} (the largest run of the fixed-load sweep), in \
+         memory and with the SQLite log (the default): its user-space memory per idle \
+         connection, its server CPU per delivery, 1 descriptor per connection on each side. \
+         Kernel socket memory (a few KiB per idle TCP socket, more with data in flight) is not \
+         in VmRSS and comes on top.\n\n\
+         | N | server | KiB/idle conn, µs/delivery | server RSS for idle conns | descriptors (server + clients) | source addresses (~28k ports each) | \
          processes at a 20k descriptor limit (server + generator) | CPU for one broadcast to all | \
-         broadcasts/s per core |\n|---|---|---|---|---|---|---|",
-        r.conns_ok, kib, cpu_us
+         broadcasts/s per core |\n|---|---|---|---|---|---|---|---|---|",
+        row.ours.conns_ok
     );
     for n in [100_000u64, 1_000_000] {
-        let memory_gib = kib * n as f64 / (1024.0 * 1024.0);
-        let per_broadcast_ms = cpu_us * n as f64 / 1000.0;
-        let per_core = if per_broadcast_ms > 0.0 {
-            1000.0 / per_broadcast_ms
-        } else {
-            f64::NAN
-        };
-        let _ = writeln!(
-            md,
-            "| {n} | {memory_gib:.2} GiB | {} + {} | {} | 1 server with a raised hard limit, or {} shards; {} generators | {per_broadcast_ms:.0} ms | {per_core:.1} |",
-            n,
-            n,
-            n.div_ceil(28_000),
-            n.div_ceil(19_000),
-            n.div_ceil(10_000)
-        );
+        for r in [&row.ours, &row.sqlite] {
+            let kib = r.rss_per_idle_conn_kib.max(0.0);
+            let cpu_us = r.cpu_us_per_delivery;
+            let memory_gib = kib * n as f64 / (1024.0 * 1024.0);
+            let per_broadcast_ms = cpu_us * n as f64 / 1000.0;
+            let per_core = if per_broadcast_ms > 0.0 {
+                1000.0 / per_broadcast_ms
+            } else {
+                f64::NAN
+            };
+            let _ = writeln!(
+                md,
+                "| {n} | {} | {kib:.1}, {cpu_us:.2} | {memory_gib:.2} GiB | {} + {} | {} | 1 server with a raised hard limit, or {} shards; {} generators | {per_broadcast_ms:.0} ms | {per_core:.1} |",
+                r.server,
+                n,
+                n,
+                n.div_ceil(28_000),
+                n.div_ceil(19_000),
+                n.div_ceil(10_000)
+            );
+        }
     }
     md.push_str(
         "\nOne process cannot go past ~19,990 sockets here because the open-file hard limit is \

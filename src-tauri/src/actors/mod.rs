@@ -20,4 +20,5 @@ pub mod lifecycle_log;
 pub mod outbox;
 pub mod rate_limit;
 pub mod room;
+pub mod room_list;
 pub mod supervisor;

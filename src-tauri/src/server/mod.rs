@@ -54,6 +54,8 @@ use crate::room_log::sqlite::OpenError;
 use crate::room_log::LogError;
 pub use request_guard::RequestPolicy;
 pub use state::{AppState, SocketCounter};
+/// tungstenite's buffer sizes per WebSocket (the benchmark's baseline uses the same).
+pub use websocket::{READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 
 /// At shutdown, how long stopping the actor tree may take (each of two steps).
 const STOP_ACTORS_BUDGET: Duration = Duration::from_millis(250);

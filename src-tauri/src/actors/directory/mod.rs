@@ -32,7 +32,7 @@
 mod names;
 mod rooms;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -42,6 +42,7 @@ use tokio::sync::oneshot;
 
 use super::outbox::Outbox;
 use super::room::{MemberCursor, RestoredMember, RoomMsg};
+use super::room_list::RoomList;
 use super::supervisor::SupervisorMsg;
 use crate::cluster::presence::NodePresence;
 use crate::cluster::Cluster;
@@ -208,7 +209,8 @@ struct Connection {
     outbox: Outbox,
     stats: Arc<ConnectionStats>,
     session: String,
-    rooms: BTreeSet<String>,
+    /// The rooms it is in (a short vector: see `room_list.rs`).
+    rooms: RoomList<()>,
 }
 
 /// The directory's data.
@@ -369,7 +371,7 @@ impl DirectoryState {
                 outbox,
                 stats,
                 session: token.clone(),
-                rooms: BTreeSet::new(),
+                rooms: RoomList::default(),
             },
         );
         Claimed {
@@ -394,7 +396,7 @@ impl DirectoryState {
         if self.names.session_owner(&connection.session) == Some(id) {
             self.names.remove_session(&connection.session);
         }
-        for room in &connection.rooms {
+        for room in connection.rooms.names() {
             self.mark_leaving(id, room, &connection.outbox, false);
         }
     }
@@ -410,7 +412,7 @@ impl DirectoryState {
         if let Some(cluster) = &self.cluster {
             cluster.hold_name(id, &name);
         }
-        for room in &connection.rooms {
+        for room in connection.rooms.names() {
             if let Some(actor) = self.rooms.get(room).and_then(RoomEntry::actor) {
                 let _ = actor.cast(RoomMsg::Renamed {
                     id,
@@ -429,7 +431,7 @@ impl DirectoryState {
                 id: *id,
                 actor_id: String::new(),
                 name: connection.name.clone(),
-                rooms: connection.rooms.iter().cloned().collect(),
+                rooms: connection.rooms.sorted_names(),
                 connected_since_ms: connection.stats.connected_since_ms,
                 messages_in: connection.stats.messages_in.load(Ordering::Relaxed),
                 messages_out: connection.stats.messages_out.load(Ordering::Relaxed),

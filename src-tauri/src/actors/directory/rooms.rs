@@ -81,7 +81,7 @@ impl DirectoryState {
                 "this connection is closing".to_owned(),
             ));
         };
-        connection.rooms.insert(room.clone());
+        connection.rooms.insert(room.clone(), ());
         let Some(entry) = self.rooms.get_mut(&room) else {
             return Err((ErrorCode::Unavailable, format!("#{room} is not available")));
         };

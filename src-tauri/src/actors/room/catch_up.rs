@@ -251,7 +251,9 @@ impl RoomState {
             }
             return None;
         }
-        member.sync = Sync::CatchingUp(CatchUp::new(generation, target, plan, header, done));
+        member.sync = Sync::CatchingUp(Box::new(CatchUp::new(
+            generation, target, plan, header, done,
+        )));
         if !run {
             return Some(generation);
         }

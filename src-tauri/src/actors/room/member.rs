@@ -135,7 +135,9 @@ impl CatchUp {
 /// How a member receives frames right now.
 pub enum Sync {
     Live,
-    CatchingUp(CatchUp),
+    /// Boxed: a catch-up is rare and large, and every member of every room carries a `Sync`
+    /// (the room's member map holds them inline).
+    CatchingUp(Box<CatchUp>),
 }
 
 /// A member as the room sees it.

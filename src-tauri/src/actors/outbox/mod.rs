@@ -19,6 +19,17 @@
 //! drained the queue to half its limits. The writer only pays for that (a wake-up after a flush)
 //! while somebody waits.
 //!
+//! **Memory.** An idle connection's outbox is one allocation (this handle's shared state, a few
+//! hundred bytes): the queue allocates on its first frame and gives its buffer back whenever the
+//! writer empties it (see `queue.rs`); the close and finish signals are flags in the same
+//! allocation, not cancellation tokens; the writer's rare, large close path is boxed so that it
+//! does not sit in every writer task's future for the connection's whole life.
+//!
+//! **Bounds.** At most [`OutboxLimits::frames`] frames and [`OutboxLimits::bytes`] payload bytes
+//! wait per connection (1,024 and 1 MiB by default); the writer takes at most
+//! [`MAX_FRAMES_PER_FLUSH`] of them per flush. That bounds both the memory a client can cost and
+//! the queueing delay it can see: past the limit it is closed (1013), not queued for.
+//!
 //! **Metrics.** Every queued frame records the queue's depth (`trw_outbox_depth_frames`; a
 //! fan-out tallies its members' depths on its stack and merges them once). A room's stored post
 //! travels with a shared [`PostInFlight`], which the writer drops once the frame is flushed, so
@@ -28,21 +39,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::stream::SplitSink;
-use futures_util::SinkExt;
-use tokio::sync::{mpsc, Notify};
-use tokio::time::{interval_at, Instant, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
 
 use crate::metrics::{ConnectionStats, DepthTally, Metrics, PostInFlight};
 use crate::protocol::CloseCode;
 
-/// How long the writer tries to get a close frame out before it gives up on the client.
-const CLOSE_SEND_TIMEOUT: Duration = Duration::from_millis(500);
+mod queue;
+mod writer;
+
+use queue::{Flag, FrameQueue, PushError};
+use writer::Writer;
 
 /// At most this many queued frames are written before one flush: one syscall for a burst.
-const MAX_FRAMES_PER_FLUSH: usize = 64;
+pub const MAX_FRAMES_PER_FLUSH: usize = 64;
 
 /// What happened to a frame handed to [`Outbox::deliver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,15 +86,37 @@ pub struct OutboxLimits {
     pub bytes: usize,
 }
 
-/// A cheap, cloneable handle to one connection's outbound queue.
-#[derive(Clone, Debug)]
+/// A cheap, cloneable handle to one connection's outbound queue: one pointer.
+#[derive(Debug)]
 pub struct Outbox {
-    queue: mpsc::Sender<Outgoing>,
-    close: Arc<CloseSignal>,
-    budget: Arc<ByteBudget>,
+    shared: Arc<Shared>,
+}
+
+/// Everything both sides of one outbox share, in one allocation.
+#[derive(Debug)]
+struct Shared {
+    queue: FrameQueue,
+    close: CloseSignal,
+    budget: ByteBudget,
     /// Wakes [`Outbox::wait_for_room`] after the writer drained some frames.
-    room: Arc<RoomSignal>,
+    room: RoomSignal,
     metrics: Arc<Metrics>,
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Outbox {
+        self.shared.queue.add_sender();
+        Outbox {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // The last handle gone ends the writer, as the last sender of a channel would.
+        self.shared.queue.remove_sender();
+    }
 }
 
 /// "The queue has drained a bit": the writer notifies only while somebody waits.
@@ -153,10 +186,38 @@ impl ByteBudget {
 struct CloseSignal {
     /// The first close request wins; later ones are ignored.
     code: OnceLock<CloseCode>,
-    /// Cancelled when somebody asks the writer to close.
-    requested: CancellationToken,
-    /// Cancelled when the writer has finished: the socket's write half is gone.
-    finished: CancellationToken,
+    /// Raised when somebody asks the writer to close.
+    requested: Flag,
+    /// Raised when the writer has finished: the socket's write half is gone.
+    finished: Flag,
+}
+
+/// The writer's end of the queue. Dropping it (the writer ended) closes the queue.
+struct Intake {
+    shared: Arc<Shared>,
+}
+
+impl Intake {
+    /// Takes the next frame and releases its bytes from the budget.
+    fn pop(&self) -> Option<Outgoing> {
+        let frame = self.shared.queue.pop()?;
+        self.shared.budget.release(payload_len(&frame.frame));
+        Some(frame)
+    }
+
+    /// [`pop`](Self::pop), waiting for a frame; `None` once every [`Outbox`] is gone.
+    async fn next(&self) -> Option<Outgoing> {
+        let frame = self.shared.queue.next().await?;
+        self.shared.budget.release(payload_len(&frame.frame));
+        Some(frame)
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        self.shared.queue.close();
+        self.shared.budget.queued.store(0, Ordering::SeqCst);
+    }
 }
 
 impl Outbox {
@@ -168,39 +229,36 @@ impl Outbox {
         stats: Arc<ConnectionStats>,
         metrics: Arc<Metrics>,
     ) -> Outbox {
-        let (outbox, receiver) = Outbox::unwired(limits, metrics);
-        let writer = Writer {
-            sink,
-            queue: receiver,
-            close: Arc::clone(&outbox.close),
-            budget: Arc::clone(&outbox.budget),
-            room: Arc::clone(&outbox.room),
-            stats,
-            metrics: Arc::clone(&outbox.metrics),
-            flushed: Vec::new(),
-        };
-        tokio::spawn(writer.run(heartbeat));
+        let (outbox, intake) = Outbox::unwired(limits, metrics);
+        tokio::spawn(Writer::new(sink, intake, stats).run(heartbeat));
         outbox
     }
 
     /// The queue and its accounting, without a writer: `spawn_writer` attaches one.
-    fn unwired(limits: OutboxLimits, metrics: Arc<Metrics>) -> (Outbox, mpsc::Receiver<Outgoing>) {
-        let (queue, receiver) = mpsc::channel(limits.frames.max(1));
-        let outbox = Outbox {
-            queue,
-            close: Arc::new(CloseSignal::default()),
-            budget: Arc::new(ByteBudget::new(limits.bytes)),
-            room: Arc::new(RoomSignal::default()),
+    fn unwired(limits: OutboxLimits, metrics: Arc<Metrics>) -> (Outbox, Intake) {
+        let shared = Arc::new(Shared {
+            queue: FrameQueue::new(limits.frames),
+            close: CloseSignal::default(),
+            budget: ByteBudget::new(limits.bytes),
+            room: RoomSignal::default(),
             metrics,
+        });
+        let intake = Intake {
+            shared: Arc::clone(&shared),
         };
-        (outbox, receiver)
+        (Outbox { shared }, intake)
     }
 
     /// Queues a frame without waiting. A full queue closes the connection as a slow consumer.
     pub fn deliver(&self, frame: Message) -> Delivery {
-        let delivery = self.deliver_via(Outgoing::plain(frame), |frame| self.queue.try_send(frame));
+        let delivery = self.deliver_via(Outgoing::plain(frame), |frame| {
+            self.shared.queue.push(frame)
+        });
         if delivery == Delivery::Queued {
-            self.metrics.outbox_depth.observe(self.queued() as u64);
+            self.shared
+                .metrics
+                .outbox_depth
+                .observe(self.queued() as u64);
         }
         delivery
     }
@@ -218,7 +276,7 @@ impl Outbox {
             frame: Message::Text(text),
             post: post.cloned(),
         };
-        let delivery = self.deliver_via(outgoing, |frame| self.queue.try_send(frame));
+        let delivery = self.deliver_via(outgoing, |frame| self.shared.queue.push(frame));
         if delivery == Delivery::Queued {
             tally.observe(self.queued() as u64);
         }
@@ -230,27 +288,27 @@ impl Outbox {
     fn deliver_via(
         &self,
         frame: Outgoing,
-        enqueue: impl FnOnce(Outgoing) -> Result<(), mpsc::error::TrySendError<Outgoing>>,
+        enqueue: impl FnOnce(Outgoing) -> Result<(), PushError>,
     ) -> Delivery {
         // Every close path sets the code first, so this one atomic load tells whether the
-        // connection is closing (cheaper than asking the cancellation token, which locks).
-        if self.close.code.get().is_some() {
+        // connection is closing.
+        if self.shared.close.code.get().is_some() {
             return Delivery::Closed;
         }
         let size = payload_len(&frame.frame);
         // Reserve first: once queued, the writer may take the frame and release its bytes
         // before `enqueue` has even returned.
-        if !self.budget.reserve(size) {
+        if !self.shared.budget.reserve(size) {
             return self.overflow();
         }
         match enqueue(frame) {
             Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.budget.release(size);
+            Err(PushError::Full) => {
+                self.shared.budget.release(size);
                 self.overflow()
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.budget.release(size);
+            Err(PushError::Closed) => {
+                self.shared.budget.release(size);
                 Delivery::Closed
             }
         }
@@ -258,7 +316,7 @@ impl Outbox {
 
     fn overflow(&self) -> Delivery {
         if self.close_code().is_none() {
-            Metrics::count(&self.metrics.queue_overflows);
+            Metrics::count(&self.shared.metrics.queue_overflows);
         }
         self.close(CloseCode::SlowConsumer);
         Delivery::Overflowed
@@ -271,31 +329,31 @@ impl Outbox {
 
     /// Asks the writer to send a close frame with `code` and stop. Idempotent: the first code wins.
     pub fn close(&self, code: CloseCode) {
-        if self.close.code.set(code).is_ok() {
-            self.close.requested.cancel();
+        if self.shared.close.code.set(code).is_ok() {
+            self.shared.close.requested.raise();
         }
     }
 
     /// The code the connection was (or is being) closed with, if a close was requested.
     pub fn close_code(&self) -> Option<CloseCode> {
-        self.close.code.get().copied()
+        self.shared.close.code.get().copied()
     }
 
     /// Frames waiting in the queue right now.
     pub fn queued(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.shared.queue.len()
     }
 
     /// Payload bytes waiting in the queue right now.
     pub fn queued_bytes(&self) -> usize {
-        self.budget.queued()
+        self.shared.budget.queued()
     }
 
     /// The most this connection may have waiting.
     pub fn limits(&self) -> OutboxLimits {
         OutboxLimits {
-            frames: self.queue.max_capacity(),
-            bytes: self.budget.max,
+            frames: self.shared.queue.max(),
+            bytes: self.shared.budget.max,
         }
     }
 
@@ -308,9 +366,10 @@ impl Outbox {
     /// Resolves once the queue is at most half full (true), or when the connection is closing
     /// (false). See "Pacing" in the module docs.
     pub async fn wait_for_room(&self) -> bool {
-        self.room.waiters.fetch_add(1, Ordering::SeqCst);
+        let room = &self.shared.room;
+        room.waiters.fetch_add(1, Ordering::SeqCst);
         let open = loop {
-            let drained = self.room.notify.notified();
+            let drained = room.notify.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
             if self.close_code().is_some() {
@@ -324,7 +383,7 @@ impl Outbox {
                 () = self.close_requested() => break false,
             }
         };
-        self.room.waiters.fetch_sub(1, Ordering::SeqCst);
+        room.waiters.fetch_sub(1, Ordering::SeqCst);
         open
     }
 
@@ -335,24 +394,22 @@ impl Outbox {
     pub fn for_test(
         limits: OutboxLimits,
         reading: bool,
-    ) -> (Outbox, mpsc::UnboundedReceiver<Message>) {
-        let (outbox, mut queue) = Outbox::unwired(limits, Arc::default());
-        let (socket, received) = mpsc::unbounded_channel();
+    ) -> (Outbox, tokio::sync::mpsc::UnboundedReceiver<Message>) {
+        let (outbox, intake) = Outbox::unwired(limits, Arc::default());
+        let (socket, received) = tokio::sync::mpsc::unbounded_channel();
         if reading {
-            let shadow = outbox.clone();
             tokio::spawn(async move {
-                while let Some(Outgoing { frame, .. }) = queue.recv().await {
-                    shadow.budget.release(payload_len(&frame));
-                    shadow.room.drained();
+                while let Some(Outgoing { frame, .. }) = intake.next().await {
+                    intake.shared.room.drained();
                     if socket.send(frame).is_err() {
                         break;
                     }
                 }
             });
         } else {
-            // Keep the receiver alive (a full queue, not a closed one), forwarding nothing.
+            // Keep the intake alive (a full queue, not a closed one), forwarding nothing.
             tokio::spawn(async move {
-                let _queue = queue;
+                let _intake = intake;
                 std::future::pending::<()>().await;
             });
             drop(socket);
@@ -362,114 +419,12 @@ impl Outbox {
 
     /// Resolves when the writer has finished and the write half of the socket is gone.
     pub async fn finished(&self) {
-        self.close.finished.cancelled().await;
+        self.shared.close.finished.raised().await;
     }
 
     /// Resolves when a close has been requested (the writer may still be sending it).
     pub async fn close_requested(&self) {
-        self.close.requested.cancelled().await;
-    }
-}
-
-/// The task that owns the socket's write half.
-struct Writer {
-    sink: SplitSink<WebSocket, Message>,
-    queue: mpsc::Receiver<Outgoing>,
-    close: Arc<CloseSignal>,
-    budget: Arc<ByteBudget>,
-    room: Arc<RoomSignal>,
-    stats: Arc<ConnectionStats>,
-    metrics: Arc<Metrics>,
-    /// The posts of the frames written since the last flush: dropped after it (see the module
-    /// docs). Allocated on the first post, then reused.
-    flushed: Vec<Arc<PostInFlight>>,
-}
-
-impl Writer {
-    async fn run(mut self, heartbeat: Duration) {
-        let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let close = Arc::clone(&self.close);
-        // Created once and polled by reference: building a new waiter per loop turn would
-        // register and deregister it with the token each time.
-        let close_requested = close.requested.cancelled();
-        tokio::pin!(close_requested);
-
-        let healthy = loop {
-            tokio::select! {
-                biased;
-                () = &mut close_requested => break true,
-                frame = self.queue.recv() => {
-                    let Some(frame) = frame else { break true };
-                    // The write itself may block on a client that does not read: let a close
-                    // request interrupt it.
-                    let written = tokio::select! {
-                        biased;
-                        () = &mut close_requested => break true,
-                        written = self.write_burst(frame) => written,
-                    };
-                    if written.is_err() {
-                        break false;
-                    }
-                    self.room.drained();
-                }
-                _ = ping.tick() => {
-                    // Like a frame write, a ping can block on a client that stopped reading:
-                    // a close request interrupts it too.
-                    let pinged = tokio::select! {
-                        biased;
-                        () = &mut close_requested => break true,
-                        pinged = self.sink.send(Message::Ping(Default::default())) => pinged,
-                    };
-                    if pinged.is_err() {
-                        break false;
-                    }
-                }
-            }
-        };
-
-        if healthy {
-            let code = close.code.get().copied().unwrap_or(CloseCode::Normal);
-            let frame = CloseFrame {
-                code: code.code(),
-                reason: Utf8Bytes::from_static(code.reason()),
-            };
-            // Best effort: a client that does not read will not get it, and that is fine.
-            let _ = tokio::time::timeout(
-                CLOSE_SEND_TIMEOUT,
-                self.sink.send(Message::Close(Some(frame))),
-            )
-            .await;
-        }
-        // Make sure nobody waits on a close that can no longer be sent.
-        let _ = close.code.set(CloseCode::Normal);
-        close.requested.cancel();
-        close.finished.cancel();
-    }
-
-    /// Writes `first` and whatever else is already queued, then flushes once.
-    async fn write_burst(&mut self, first: Outgoing) -> Result<(), axum::Error> {
-        self.feed(first).await?;
-        for _ in 1..MAX_FRAMES_PER_FLUSH {
-            match self.queue.try_recv() {
-                Ok(next) => self.feed(next).await?,
-                Err(_) => break,
-            }
-        }
-        let flushed = self.sink.flush().await;
-        // Written (or failed): either way this recipient no longer holds its posts up.
-        self.flushed.clear();
-        flushed
-    }
-
-    async fn feed(&mut self, Outgoing { frame, post }: Outgoing) -> Result<(), axum::Error> {
-        if let Some(post) = post {
-            self.flushed.push(post);
-        }
-        self.budget.release(payload_len(&frame));
-        ConnectionStats::count(&self.stats.messages_out);
-        Metrics::count(&self.metrics.messages_out);
-        self.sink.feed(frame).await
+        self.shared.close.requested.raised().await;
     }
 }
 
@@ -490,15 +445,13 @@ mod tests {
         Message::Text("x".repeat(len).into())
     }
 
-    fn unwired(frames: usize, bytes: usize) -> (Outbox, mpsc::Receiver<Outgoing>) {
+    fn unwired(frames: usize, bytes: usize) -> (Outbox, Intake) {
         Outbox::unwired(OutboxLimits { frames, bytes }, Arc::new(Metrics::default()))
     }
 
-    /// What the writer does with each frame it takes (see `Writer::feed`).
-    fn take(outbox: &Outbox, queue: &mut mpsc::Receiver<Outgoing>) -> Option<Message> {
-        let Outgoing { frame, .. } = queue.try_recv().ok()?;
-        outbox.budget.release(payload_len(&frame));
-        Some(frame)
+    /// What the writer does with each frame it takes (see `Writer::write_burst`).
+    fn take(_outbox: &Outbox, queue: &mut Intake) -> Option<Message> {
+        queue.pop().map(|Outgoing { frame, .. }| frame)
     }
 
     #[test]
@@ -508,7 +461,7 @@ mod tests {
         // right after it is queued, before `deliver` has returned; another producer delivers
         // in that same window.
         let delivered = outbox.deliver_via(Outgoing::plain(text(60)), |frame| {
-            outbox.queue.try_send(frame)?;
+            outbox.shared.queue.push(frame)?;
             assert!(take(&outbox, &mut queue).is_some(), "the writer took it");
             assert_eq!(
                 outbox.deliver(text(60)),
@@ -520,7 +473,7 @@ mod tests {
         assert_eq!(delivered, Delivery::Queued);
         while take(&outbox, &mut queue).is_some() {}
         assert_eq!(
-            outbox.budget.queued(),
+            outbox.shared.budget.queued(),
             0,
             "everything taken, nothing counted"
         );
@@ -532,9 +485,9 @@ mod tests {
         let (outbox, mut queue) = unwired(8, 100);
         assert_eq!(outbox.deliver(text(60)), Delivery::Queued);
         assert_eq!(outbox.deliver(text(40)), Delivery::Queued);
-        assert_eq!(outbox.budget.queued(), 100);
+        assert_eq!(outbox.shared.budget.queued(), 100);
         take(&outbox, &mut queue);
-        assert_eq!(outbox.budget.queued(), 40);
+        assert_eq!(outbox.shared.budget.queued(), 40);
         assert_eq!(outbox.deliver(text(60)), Delivery::Queued, "room again");
         assert_eq!(
             outbox.deliver(text(1)),
@@ -550,20 +503,23 @@ mod tests {
         let (outbox, _queue) = unwired(1, 1000);
         assert_eq!(outbox.deliver(text(10)), Delivery::Queued);
         assert_eq!(outbox.deliver(text(20)), Delivery::Overflowed);
-        assert_eq!(outbox.budget.queued(), 10);
+        assert_eq!(outbox.shared.budget.queued(), 10);
 
         // The writer is gone: nothing queued, nothing counted.
         let (outbox, queue) = unwired(4, 1000);
         drop(queue);
         assert_eq!(outbox.deliver(text(10)), Delivery::Closed);
-        assert_eq!(outbox.budget.queued(), 0);
+        assert_eq!(outbox.shared.budget.queued(), 0);
     }
 
     #[test]
     fn a_huge_frame_cannot_overflow_the_count() {
         let (outbox, _queue) = unwired(4, 100);
-        outbox.budget.reserve(50);
-        assert!(!outbox.budget.reserve(usize::MAX), "checked, not wrapped");
-        assert_eq!(outbox.budget.queued(), 50);
+        outbox.shared.budget.reserve(50);
+        assert!(
+            !outbox.shared.budget.reserve(usize::MAX),
+            "checked, not wrapped"
+        );
+        assert_eq!(outbox.shared.budget.queued(), 50);
     }
 }
