@@ -501,6 +501,9 @@ async fn chat_client(
     let room_for_writer = room.clone();
     let writer = tokio::spawn(async move {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        // A client that was not scheduled for a while (2 cores shared with the server) must not
+        // catch up in a burst past the server's rate limit: it sends late instead.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for _ in 0..total {
             ticker.tick().await;
             let stamp = epoch.elapsed().as_micros() as u64;

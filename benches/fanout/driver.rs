@@ -117,18 +117,28 @@ pub(crate) struct Shard {
 
 /// Runs one plan from start to finish; every child process is killed before it returns.
 pub async fn run(plan: &RunPlan) -> Result<RunResult, String> {
-    let mut results = ramp(plan, &[plan.rate], |_| false).await?;
+    let mut results = ramp(plan, &[plan.rate], |_| Then::Stop).await?;
     results
         .pop()
         .ok_or_else(|| "no broadcast phase ran".to_owned())
 }
 
+/// What a ramp does after a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// The next rate.
+    Next,
+    /// The same rate once more.
+    Repeat,
+    Stop,
+}
+
 /// One server, N clients connected once, then a broadcast phase per rate of `rates` in turn,
-/// until `stop` says so after a phase (that phase is kept). The saturation sweep's ramp.
+/// as `then` decides after each phase (every phase is kept). The saturation sweep's ramp.
 pub async fn ramp(
     plan: &RunPlan,
     rates: &[f64],
-    stop: impl Fn(&RunResult) -> bool,
+    mut then: impl FnMut(&RunResult) -> Then,
 ) -> Result<Vec<RunResult>, String> {
     let wall = std::time::Instant::now();
     let port = free_port()?;
@@ -137,12 +147,15 @@ pub async fn ramp(
     let outcome = async {
         let connected = connect(plan, port, &mut server, &mut shards).await?;
         let mut results = Vec::new();
-        for &rate in rates {
+        let mut step = 0;
+        while let Some(&rate) = rates.get(step) {
             let result = phase(plan, rate, &connected, &mut shards).await?;
-            let done = stop(&result);
+            let next = then(&result);
             results.push(result);
-            if done {
-                break;
+            match next {
+                Then::Next => step += 1,
+                Then::Repeat => {}
+                Then::Stop => break,
             }
         }
         Ok::<_, String>(results)

@@ -7,7 +7,9 @@
 //!   rate_0 = 300,000 / N broadcasts/s, rate_k = rate_0 × 1.5^k, at most `steps` steps
 //!   a step is *sustained*  if p99 ≤ limit, nothing lost, no client closed, all N held
 //!   a step is *kept up*    if sustained and ≥ 95 % of the asked broadcasts/s were done
-//!   the ramp stops after the first step that is not kept up
+//!   a step that is not kept up is run once more at the same rate (one bad moment of the
+//!   2 shared cores should not end the ramp); the ramp stops when the repeat is not kept up
+//!   either. Every phase is reported.
 //! ```
 //!
 //! Reported per N: each server's highest sustained deliveries/s (its ceiling), the ratios to
@@ -16,7 +18,7 @@
 
 use std::time::Duration;
 
-use crate::driver::{self, RunPlan, RunResult, ServerKind};
+use crate::driver::{self, RunPlan, RunResult, ServerKind, Then};
 
 /// Each step asks this much more than the one before.
 pub const STEP_FACTOR: f64 = 1.5;
@@ -85,8 +87,13 @@ pub fn highest_common<'a>(
     p99_limit_ms: f64,
 ) -> Option<(&'a RunResult, &'a RunResult)> {
     a.iter()
-        .zip(b)
-        .rfind(|(x, y)| kept_up(x, p99_limit_ms) && kept_up(y, p99_limit_ms))
+        .filter(|x| kept_up(x, p99_limit_ms))
+        .filter_map(|x| {
+            b.iter()
+                .find(|y| y.rate_asked == x.rate_asked && kept_up(y, p99_limit_ms))
+                .map(|y| (x, y))
+        })
+        .max_by(|(x, _), (y, _)| x.rate_asked.total_cmp(&y.rate_asked))
 }
 
 /// Runs the sweep; `next_run` numbers each server start (distinct source addresses).
@@ -116,13 +123,25 @@ pub async fn run(
                 rates[0]
             );
             let limit = settings.p99_limit_ms;
+            let mut repeated = false;
             let steps = driver::ramp(&plan, &rates, |result| {
                 eprintln!(
                     "    {:.1}/s asked: {}",
                     result.rate_asked,
                     crate::report::one_line(result)
                 );
-                !kept_up(result, limit)
+                let kept = kept_up(result, limit);
+                // Once more at the same rate after a miss; a second miss ends the ramp. A loss
+                // is never retried.
+                let then = if kept {
+                    Then::Next
+                } else if repeated || result.lost > 0 {
+                    Then::Stop
+                } else {
+                    Then::Repeat
+                };
+                repeated = then == Then::Repeat;
+                then
             })
             .await?;
             runs.push((server, steps));
