@@ -133,13 +133,19 @@ pub async fn run_shard(args: ShardArgs) -> Result<(), String> {
         let command: ShardCommand = serde_json::from_str(&line)
             .map_err(|error| format!("bad command {line:?}: {error}"))?;
         let report = collect(&shared, &command).await;
-        println!("{}", to_json(&report)?);
+        // Reset BEFORE the report goes out: the driver starts the next phase as soon as it has
+        // every shard's report, and this process's other threads are already counting that
+        // phase's first frames. Reset after the report, a preempted shard would zero frames of
+        // the next phase and the next report would count them as lost (seen once: 13 "lost"
+        // at N = 10,000 on an overloaded machine).
         reset(&shared);
+        println!("{}", to_json(&report)?);
     }
 }
 
 /// Starts the next phase's counts from zero (every frame of the last phase has arrived or been
-/// counted lost by then).
+/// counted lost by then). Runs before the phase's report is printed, so before the next phase
+/// can start.
 fn reset(shared: &Shared) {
     for client in &shared.clients {
         client.received.store(0, Ordering::Relaxed);
