@@ -6,6 +6,7 @@
 //! themselves, gap fills, reconnects) is tested in `tests/cluster_live.rs`.
 
 mod support {
+    pub mod cluster_node;
     pub mod redis_server;
     pub mod ws_client;
 }
@@ -14,27 +15,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::cluster_node::{chat, node};
 use support::redis_server::RedisServer;
-use support::ws_client::{start_server_with, Client};
-use tauri_ractor_websocket::config::{ClusterConfig, ServerConfig};
-use tauri_ractor_websocket::server::RunningServer;
+use support::ws_client::Client;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-async fn node(redis: &RedisServer) -> RunningServer {
-    start_server_with(ServerConfig {
-        cluster: ClusterConfig {
-            redis_url: Some(redis.url()),
-        },
-        // Clients of these tests read only what they wait for; the lobby's join notices and
-        // presence of a dozen clients must not count as slow consumers.
-        outbound_queue_frames: 4096,
-        // They answer pings only while they read: a client waiting through an outage must not
-        // be closed as idle.
-        idle_timeout: Duration::from_secs(600),
-        ..ServerConfig::ephemeral()
-    })
-    .await
-}
 
 async fn join(addr: SocketAddr, room: &str) -> (Client, Value) {
     let mut client = Client::connect(addr).await;
@@ -43,12 +27,6 @@ async fn join(addr: SocketAddr, room: &str) -> (Client, Value) {
         .await;
     let joined = client.next_of_type("joined").await;
     (client, joined)
-}
-
-async fn chat(client: &mut Client, room: &str, text: &str) {
-    client
-        .send_json(json!({"type": "chat", "room": room, "text": text}))
-        .await;
 }
 
 /// The next numbered frame of `room` as `(seq, text)`.

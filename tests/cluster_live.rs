@@ -8,6 +8,7 @@
 //! subscribing): the other node's clients then get nothing until their own node posts.
 
 mod support {
+    pub mod cluster_node;
     pub mod exposition;
     pub mod redis_server;
     pub mod ws_client;
@@ -17,27 +18,20 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::cluster_node::{chat, node_config};
 use support::exposition::{parse, Format};
 use support::redis_server::RedisServer;
 use support::ws_client::{start_server_with, Client};
-use tauri_ractor_websocket::config::{ClusterConfig, ServerConfig};
+use tauri_ractor_websocket::config::ServerConfig;
 use tauri_ractor_websocket::room_log::redis::live::PING_EVERY;
 use tauri_ractor_websocket::server::RunningServer;
 
 async fn node(redis: &RedisServer) -> RunningServer {
     start_server_with(ServerConfig {
-        cluster: ClusterConfig {
-            redis_url: Some(redis.url()),
-        },
-        // Clients here read only what they wait for: frames they skip must not make them slow
-        // consumers.
-        outbound_queue_frames: 4096,
-        // They answer pings only while they read: one waiting through an outage must stay.
-        idle_timeout: Duration::from_secs(600),
         // The posting clients send as fast as the echoes come back.
         rate_limit_per_sec: 10_000,
         rate_limit_burst: 10_000,
-        ..ServerConfig::ephemeral()
+        ..node_config(redis)
     })
     .await
 }
@@ -49,12 +43,6 @@ async fn join(addr: SocketAddr, room: &str) -> (Client, Value) {
         .await;
     let joined = next_of(&mut client, room, "joined").await;
     (client, joined)
-}
-
-async fn chat(client: &mut Client, room: &str, text: &str) {
-    client
-        .send_json(json!({"type": "chat", "room": room, "text": text}))
-        .await;
 }
 
 /// How long a test waits for a frame it expects (the server's pings keep a connection busy,

@@ -6,6 +6,7 @@
 //! exactly on the other node.
 
 mod support {
+    pub mod cluster_node;
     pub mod data_dir;
     pub mod redis_server;
     pub mod ws_client;
@@ -17,10 +18,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use support::cluster_node::node;
 use support::redis_server::RedisServer;
-use support::ws_client::{actors, health, start_server_with, Client};
-use tauri_ractor_websocket::config::{ClusterConfig, ServerConfig};
-use tauri_ractor_websocket::server::RunningServer;
+use support::ws_client::{actors, health, Client};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -30,18 +30,6 @@ const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
 /// Bound for what the cluster does by polling and TTLs (6 s TTLs, 1.5 s presence polls, 2 s
 /// heartbeats): generous, as the machine may be loaded. Tests poll; none asserts a duration.
 const CLUSTER_PATIENCE: Duration = Duration::from_secs(40);
-
-async fn node(redis: &RedisServer) -> RunningServer {
-    start_server_with(ServerConfig {
-        cluster: ClusterConfig {
-            redis_url: Some(redis.url()),
-        },
-        outbound_queue_frames: 4096,
-        idle_timeout: Duration::from_secs(600),
-        ..ServerConfig::ephemeral()
-    })
-    .await
-}
 
 /// The next frame within `within`, or `None` (the connection ended, or nothing came).
 async fn frame_within(client: &mut Client, within: Duration) -> Option<Value> {
