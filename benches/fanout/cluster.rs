@@ -26,7 +26,9 @@ use hdrhistogram::Histogram;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
-use crate::driver::{free_port, next_line, source_ip, spawn_shard, wait_until_up, RunPlan};
+use crate::driver::{
+    free_port, next_line, source_ip, spawn_shard, wait_until_up, warm_up, RunPlan,
+};
 use crate::loadgen::{ShardCommand, ShardConnected, ShardReport, LATENCY_MAX_US};
 use crate::{broadcaster, driver, proc_stats};
 
@@ -325,22 +327,6 @@ async fn measure(
     result.p99_ms = ms(0.99);
     result.max_ms = latency.max() as f64 / 1000.0;
     Ok(result)
-}
-
-/// Broadcasts `warmup` to `url` until one reaches all `clients` of that node.
-async fn warm_up(http: &reqwest::Client, url: &str, clients: usize) -> Result<(), String> {
-    let mut last = String::new();
-    for _ in 0..100 {
-        match broadcaster::broadcast(http, url, "warmup").await {
-            Ok(receipt) if receipt.delivered_to >= clients => return Ok(()),
-            Ok(receipt) => last = format!("reached {} of {clients}", receipt.delivered_to),
-            Err(error) => last = error,
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(format!(
-        "warm-up never reached every client of {url}: {last}"
-    ))
 }
 
 fn markdown(plan: &ClusterPlan, results: &[ClusterResult]) -> String {

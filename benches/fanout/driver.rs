@@ -410,7 +410,11 @@ pub(crate) async fn wait_until_up(
 
 /// Broadcasts `warmup` until one reaches every connected client: a client has its welcome
 /// slightly before it joins the room.
-async fn warm_up(http: &reqwest::Client, base_url: &str, clients: usize) -> Result<(), String> {
+pub(crate) async fn warm_up(
+    http: &reqwest::Client,
+    base_url: &str,
+    clients: usize,
+) -> Result<(), String> {
     let mut last = String::new();
     for _ in 0..100 {
         match broadcaster::broadcast(http, base_url, "warmup").await {
@@ -421,7 +425,7 @@ async fn warm_up(http: &reqwest::Client, base_url: &str, clients: usize) -> Resu
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!(
-        "warm-up broadcast never reached every client: {last}"
+        "warm-up broadcast never reached every client of {base_url}: {last}"
     ))
 }
 
