@@ -85,23 +85,11 @@ pub async fn read_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{FrameTemplate, MessageKind, ServerMessage, SEQ_PLACEHOLDER};
+    use crate::room_log::test_entries::chat_entry;
     use crate::room_log::{HistoryLimits, MemoryStore, NewEntry};
 
     fn entry(text: &str) -> NewEntry {
-        let message = ServerMessage::Message {
-            kind: MessageKind::Chat,
-            room: "dev".into(),
-            seq: SEQ_PLACEHOLDER,
-            sender: "s".into(),
-            sender_id: None,
-            text: text.into(),
-            ts: 0,
-        };
-        NewEntry {
-            template: FrameTemplate::new(&message).expect("template"),
-            ts: 0,
-        }
+        chat_entry("dev", text, 0)
     }
 
     fn seqs(json: &str) -> (Vec<u64>, bool) {

@@ -329,22 +329,10 @@ impl LogStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{FrameTemplate, MessageKind, ServerMessage, SEQ_PLACEHOLDER};
+    use crate::room_log::test_entries::{append_entries, chat_entry, seqs};
 
     fn entry(text: &str) -> NewEntry {
-        let message = ServerMessage::Message {
-            kind: MessageKind::Chat,
-            room: "r".into(),
-            seq: SEQ_PLACEHOLDER,
-            sender: "s".into(),
-            sender_id: None,
-            text: text.into(),
-            ts: 0,
-        };
-        NewEntry {
-            template: FrameTemplate::new(&message).expect("template"),
-            ts: 0,
-        }
+        chat_entry("r", text, 0)
     }
 
     fn roomy() -> HistoryLimits {
@@ -356,13 +344,7 @@ mod tests {
     }
 
     async fn append(log: &Arc<dyn RoomLog>, texts: &[&str]) -> Vec<u64> {
-        let entries = texts.iter().map(|text| entry(text)).collect();
-        let appended = log.append(entries).await.expect("append");
-        appended.frames.iter().map(|frame| frame.seq).collect()
-    }
-
-    fn seqs(page: &LogPage) -> Vec<u64> {
-        page.frames.iter().map(|frame| frame.seq).collect()
+        append_entries(log, texts.iter().map(|text| entry(text)).collect()).await
     }
 
     #[tokio::test]

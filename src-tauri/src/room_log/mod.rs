@@ -36,6 +36,8 @@ pub mod redis;
 pub mod sqlite;
 #[cfg(test)]
 pub mod test_double;
+#[cfg(test)]
+pub mod test_entries;
 
 use std::fmt;
 use std::sync::Arc;

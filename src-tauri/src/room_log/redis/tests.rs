@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::protocol::{FrameTemplate, MessageKind, ServerMessage, SEQ_PLACEHOLDER};
+use crate::room_log::test_entries::chat_entry;
 use crate::room_log::LogErrorKind;
 
 #[path = "../../../../tests/support/redis_server.rs"]
@@ -11,19 +11,7 @@ mod redis_server;
 use redis_server::RedisServer;
 
 fn entry(text: &str) -> NewEntry {
-    let message = ServerMessage::Message {
-        kind: MessageKind::Chat,
-        room: "r".into(),
-        seq: SEQ_PLACEHOLDER,
-        sender: "s".into(),
-        sender_id: None,
-        text: text.into(),
-        ts: 1,
-    };
-    NewEntry {
-        template: FrameTemplate::new(&message).expect("template"),
-        ts: 1,
-    }
+    chat_entry("r", text, 1)
 }
 
 fn texts(frames: &[StoredFrame]) -> Vec<(u64, String)> {

@@ -6,23 +6,11 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::*;
-use crate::protocol::{FrameTemplate, MessageKind, ServerMessage, SEQ_PLACEHOLDER};
+use crate::room_log::test_entries::{append_entries, chat_entry, seqs};
 use crate::room_log::{LogErrorKind, LogStore};
 
 fn entry_at(text: &str, ts: u64) -> NewEntry {
-    let message = ServerMessage::Message {
-        kind: MessageKind::Chat,
-        room: "r".into(),
-        seq: SEQ_PLACEHOLDER,
-        sender: "s".into(),
-        sender_id: None,
-        text: text.into(),
-        ts,
-    };
-    NewEntry {
-        template: FrameTemplate::new(&message).expect("template"),
-        ts,
-    }
+    chat_entry("r", text, ts)
 }
 
 fn entry(text: &str) -> NewEntry {
@@ -46,13 +34,7 @@ fn open(dir: &tempfile::TempDir, options: SqliteOptions) -> SqliteStore {
 }
 
 async fn append(log: &Arc<dyn RoomLog>, texts: &[&str]) -> Vec<u64> {
-    let entries = texts.iter().map(|text| entry(text)).collect();
-    let appended = log.append(entries).await.expect("append");
-    appended.frames.iter().map(|frame| frame.seq).collect()
-}
-
-fn seqs(page: &LogPage) -> Vec<u64> {
-    page.frames.iter().map(|frame| frame.seq).collect()
+    append_entries(log, texts.iter().map(|text| entry(text)).collect()).await
 }
 
 /// Polls `check` for up to 10 s (maintenance runs on the writer thread, in its own time).
