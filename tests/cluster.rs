@@ -22,11 +22,28 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 async fn join(addr: SocketAddr, room: &str) -> (Client, Value) {
     let mut client = Client::connect(addr).await;
-    client
-        .send_json(json!({"type": "join", "room": room}))
-        .await;
-    let joined = client.next_of_type("joined").await;
+    let joined = client.join(room).await;
     (client, joined)
+}
+
+/// Posts `text` to `room` until it is stored, and returns the echo: while Redis is still coming
+/// back each attempt is refused with `unavailable` (anything else fails the test), for at most a
+/// minute.
+async fn post_once_redis_is_back(client: &mut Client, room: &str, text: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        chat(client, room, text).await;
+        let frame = client.next_json().await;
+        if frame["type"] == "message" {
+            return frame;
+        }
+        assert_eq!(frame["code"], "unavailable", "{frame}");
+        assert!(
+            Instant::now() < deadline,
+            "posts still refused after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The next numbered frame of `room` as `(seq, text)`.
@@ -135,24 +152,11 @@ async fn while_redis_is_down_posts_are_refused_and_nothing_acknowledged_is_lost(
 
     // Redis is back: posts work again, numbering goes on after what was acknowledged.
     redis.start_again();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        chat(&mut talker, "dev", "after").await;
-        let frame = talker.next_json().await;
-        if frame["type"] == "message" {
-            assert_eq!(
-                (frame["seq"].as_u64(), frame["text"].as_str()),
-                (Some(3), Some("after"))
-            );
-            break;
-        }
-        assert_eq!(frame["code"], "unavailable", "{frame}");
-        assert!(
-            Instant::now() < deadline,
-            "posts still refused after Redis came back"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let frame = post_once_redis_is_back(&mut talker, "dev", "after").await;
+    assert_eq!(
+        (frame["seq"].as_u64(), frame["text"].as_str()),
+        (Some(3), Some("after"))
+    );
 
     // A client that resumes from the start on a fresh node gets every acknowledged frame, and
     // none of the refused ones.
@@ -273,24 +277,11 @@ async fn rooms_started_while_redis_is_down_do_not_stop_the_node() {
     assert_eq!(refused["code"], "unavailable", "{refused}");
 
     redis.start_again();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        chat(&mut talker, "dev", "after").await;
-        let frame = talker.next_json().await;
-        if frame["type"] == "message" {
-            assert_eq!(
-                (frame["seq"].as_u64(), frame["text"].as_str()),
-                (Some(2), Some("after"))
-            );
-            break;
-        }
-        assert_eq!(frame["code"], "unavailable", "{frame}");
-        assert!(
-            Instant::now() < deadline,
-            "posts still refused after Redis came back"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let frame = post_once_redis_is_back(&mut talker, "dev", "after").await;
+    assert_eq!(
+        (frame["seq"].as_u64(), frame["text"].as_str()),
+        (Some(2), Some("after"))
+    );
     // A room started during the outage works once Redis is back.
     let (mut late, _joined) = join(addr, "new-0").await;
     chat(&mut late, "new-0", "first").await;

@@ -355,15 +355,9 @@ async fn a_client_resumes_across_a_restart_with_exactly_what_it_missed() {
     let dir = support::data_dir::fresh("resume-restart");
     let server = Server::start(&dir, &[]).await;
     let mut talker = Client::connect(server.addr()).await;
-    talker
-        .send_json(json!({"type": "join", "room": "dev"}))
-        .await;
-    talker.next_of_type("joined").await;
+    talker.join("dev").await;
     let mut listener = Client::connect(server.addr()).await;
-    listener
-        .send_json(json!({"type": "join", "room": "dev"}))
-        .await;
-    let joined = listener.next_of_type("joined").await;
+    let joined = listener.join("dev").await;
     let epoch = joined["epoch"].as_str().expect("epoch").to_owned();
     for i in 1..=3 {
         talker
@@ -386,10 +380,7 @@ async fn a_client_resumes_across_a_restart_with_exactly_what_it_missed() {
     // Back on the same port and directory; two posts before the listener returns.
     let server = Server::start_on(&dir, port, &[]).await;
     let mut talker = Client::connect(server.addr()).await;
-    talker
-        .send_json(json!({"type": "join", "room": "dev"}))
-        .await;
-    let rejoined = talker.next_of_type("joined").await;
+    let rejoined = talker.join("dev").await;
     assert_eq!(
         rejoined["epoch"],
         epoch.as_str(),
@@ -605,10 +596,7 @@ async fn a_full_disk_refuses_posts_then_recovers_and_nothing_unwritten_was_ackno
     // intensity, and a full disk must not shut the server down): more than the intensity allows.
     for i in 0..7 {
         let room = format!("new-{i}");
-        chatter
-            .send_json(json!({"type": "join", "room": room}))
-            .await;
-        let joined = chatter.next_of_type("joined").await;
+        let joined = chatter.join(&room).await;
         assert_eq!(joined["room"], room.as_str(), "{joined}");
     }
     chatter
@@ -756,10 +744,7 @@ async fn an_evicted_rooms_rows_are_deleted() {
     let dir = support::data_dir::fresh("eviction");
     let server = Server::start(&dir, &["--max-rooms", "2"]).await;
     let mut client = Client::connect(server.addr()).await;
-    client
-        .send_json(json!({"type": "join", "room": "old"}))
-        .await;
-    client.next_of_type("joined").await;
+    client.join("old").await;
     for i in 0..5 {
         client
             .send_json(json!({"type": "chat", "room": "old", "text": format!("o{i}")}))
@@ -775,10 +760,7 @@ async fn an_evicted_rooms_rows_are_deleted() {
         .await;
     client.next_of_type("left").await;
     // The cap is full (lobby + old): a new room makes the empty one go, with its history.
-    client
-        .send_json(json!({"type": "join", "room": "new"}))
-        .await;
-    let joined = client.next_of_type("joined").await;
+    let joined = client.join("new").await;
     assert_eq!(joined["room"], "new");
     eventually("the evicted room's rows are deleted", || {
         count(&dir, "SELECT COUNT(*) FROM rooms WHERE name = 'old'") == 0
@@ -796,10 +778,7 @@ async fn older_history_by_request_and_by_http() {
     let dir = support::data_dir::fresh("history-request");
     let server = Server::start(&dir, &["--rate-limit", "0"]).await;
     let mut client = Client::connect(server.addr()).await;
-    client
-        .send_json(json!({"type": "join", "room": "dev"}))
-        .await;
-    client.next_of_type("joined").await;
+    client.join("dev").await;
     for i in 1..=120 {
         client
             .send_json(json!({"type": "chat", "room": "dev", "text": format!("m{i}")}))

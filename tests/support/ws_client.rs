@@ -83,6 +83,13 @@ impl Client {
         }
     }
 
+    /// Joins `room` and returns its `joined` frame (frames before it are skipped).
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send_json(serde_json::json!({"type": "join", "room": room}))
+            .await;
+        self.next_of_type("joined").await
+    }
+
     /// The next numbered frame (`message` or `notification`), skipping others.
     pub async fn next_numbered(&mut self) -> Value {
         loop {
