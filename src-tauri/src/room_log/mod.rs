@@ -41,6 +41,7 @@ pub mod test_entries;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::BoxFuture;
@@ -203,6 +204,14 @@ pub trait RoomLog: Send + Sync + 'static {
     /// room can start; this one may not. Stores with a single writer have nothing to remember.
     fn current_head(&self) -> LogFuture<'_, LogHead> {
         self.head()
+    }
+
+    /// How long a room may wait for an append **on its own thread** before it awaits it in a
+    /// task instead (see `actors::room::inline_wait`). `None`, the default: not at all. Only for
+    /// stores whose appends finish on a thread of this process in well under a millisecond, so
+    /// that waiting where the room is beats being woken at the back of the runtime's queue.
+    fn inline_append_wait(&self) -> Option<Duration> {
+        None
     }
 
     /// Hands the frames **other writers** store in this log (other nodes of a cluster) to

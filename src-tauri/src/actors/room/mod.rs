@@ -8,11 +8,14 @@
 //! [`member`]), and every member is caught up from exactly where it was.
 //!
 //! **Acknowledged means stored.** A post is fanned out, echoed to its sender and answered (HTTP)
-//! only after the log stored it. The log is asynchronous (SQLite commits, Redis round trips), but
-//! the room never waits for it: at most **one append is in flight** per room, and the posts that
-//! arrive meanwhile are gathered into the next batch (per-room group commit). Frames go out in seq
-//! order because batches are appended one after another. A store that answers at once (the
-//! in-memory one) is polled once before any task is spawned, so it costs no extra hop.
+//! only after the log stored it. The log is asynchronous (SQLite commits, Redis round trips): at
+//! most **one append is in flight** per room, and the posts that arrive meanwhile are gathered
+//! into the next batch (per-room group commit). Frames go out in seq order because batches are
+//! appended one after another. A store that answers at once (the in-memory one) is polled once
+//! before any task is spawned, so it costs no extra hop; a store that answers within a moment
+//! from a thread of its own (SQLite) is waited for on the room's thread, briefly, when the runtime
+//! is crowded ([`inline_wait`]); anything slower (Redis, a stalled disk) is awaited in a task while the room
+//! goes on with joins, leaves and the next posts.
 //!
 //! **Append failures** refuse the batch (`unavailable` to each sender, 503 over HTTP), use up no
 //! seq, and the room carries on with the next batch. The append of a room that dies meanwhile
@@ -29,6 +32,7 @@
 //! member whose queue is full is closed as a slow consumer and leaves when its actor stops.
 
 pub mod catch_up;
+mod inline_wait;
 mod live;
 mod member;
 mod post;
@@ -502,6 +506,16 @@ impl RoomState {
         if let Some(result) = (&mut append).now_or_never() {
             self.on_appended(accepted, result, false);
             return;
+        }
+        let quick_store = self.log.inline_append_wait();
+        if let Some(limit) = quick_store.filter(|_| inline_wait::runtime_is_crowded()) {
+            append = match inline_wait::wait_briefly(append, limit) {
+                Ok(result) => {
+                    self.on_appended(accepted, result, false);
+                    return;
+                }
+                Err(still_pending) => still_pending,
+            };
         }
         self.appending = true;
         let room = self.myself.clone();

@@ -15,6 +15,11 @@
 //! gather their posts while their previous append is in flight, so under load a transaction
 //! holds many posts of many rooms, and the commit cost is shared by all of them.
 //!
+//! **Rooms wait for their commit where they are**, for at most [`INLINE_APPEND_WAIT`]
+//! ([`RoomLog::inline_append_wait`]): the answer comes from the writer thread, and a task woken
+//! from outside the runtime would only run after every connection task already queued, a whole
+//! round of socket writes at 10,000 members (see `actors::room::inline_wait`).
+//!
 //! **Durability.** The file is in WAL mode. With `synchronous=NORMAL` (the default) a commit is
 //! in the operating system's hands when it returns: a killed process (kill -9, a crash) loses
 //! nothing acknowledged, while a power cut or an OS crash may lose the last commits (the WAL is
@@ -67,6 +72,12 @@ pub const FILE_NAME: &str = "rooms.sqlite3";
 
 /// Most read-only connections in use at once.
 pub const READERS: usize = 4;
+
+/// How long a room waits for its append on its own thread before it awaits it in a task: far
+/// above a commit with `synchronous=NORMAL` (a fraction of a millisecond here), above most
+/// fsyncs with `--durability full`, and short enough that a stalled disk holds a room's joins
+/// and leaves back by no more than that.
+pub const INLINE_APPEND_WAIT: Duration = Duration::from_millis(20);
 
 /// What the store keeps, per room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +295,10 @@ impl RoomLog for SqliteRoomLog {
                 .await
         }
         .boxed()
+    }
+
+    fn inline_append_wait(&self) -> Option<Duration> {
+        Some(INLINE_APPEND_WAIT)
     }
 
     fn range(&self, after: u64, limit: usize) -> LogFuture<'_, LogPage> {
