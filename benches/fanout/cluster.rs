@@ -16,11 +16,10 @@
 //! result replaces the section between the `cluster` markers in `docs/BENCHMARKS.md` (the fan-out
 //! sweep keeps it), and feeds the projection in `docs/CLUSTER.md`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use tokio::io::AsyncWriteExt;
@@ -30,6 +29,7 @@ use crate::driver::{
     free_port, next_line, source_ip, spawn_shard, wait_until_up, warm_up, RunPlan,
 };
 use crate::loadgen::{ShardCommand, ShardConnected, ShardReport, LATENCY_MAX_US};
+use crate::redis_process::RedisProcess;
 use crate::{broadcaster, driver, proc_stats};
 
 /// The markers of the section this writes into BENCHMARKS.md.
@@ -223,6 +223,7 @@ async fn measure(
         drain: plan.drain,
         run_index,
         log_dir: plan.log_dir.clone(),
+        redis_url: None,
     };
     let per_node = plan.conns / nodes.len();
     let mut shards = Vec::new();
@@ -397,90 +398,4 @@ fn write_section(path: &Path, section: &str) -> Result<(), String> {
         _ => format!("{}\n{}", text.trim_end(), section),
     };
     std::fs::write(path, updated).map_err(|error| format!("{}: {error}", path.display()))
-}
-
-/// A `redis-server` of the bench's own, on a free port, stopped when dropped.
-struct RedisProcess {
-    port: u16,
-    child: Option<std::process::Child>,
-    _dir: PathBuf,
-}
-
-impl RedisProcess {
-    fn start(log_dir: &Path) -> Result<RedisProcess, String> {
-        let port = free_port()?;
-        let dir = log_dir.join(format!("redis-{port}"));
-        std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| {
-                format!("starting redis-server (scripts/install-prereqs --test): {error}")
-            })?;
-        let redis = RedisProcess {
-            port,
-            child: Some(child),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while redis
-            .command(&["PING"])
-            .map_or(true, |reply| reply != "+PONG")
-        {
-            if Instant::now() > deadline {
-                return Err("redis-server did not answer PING within 20 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn cpu_seconds(&self) -> f64 {
-        self.child
-            .as_ref()
-            .and_then(|child| proc_stats::cpu_seconds(child.id()).ok())
-            .unwrap_or(0.0)
-    }
-
-    /// One command; the first line of the reply.
-    fn command(&self, words: &[&str]) -> Result<String, String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
-            .map_err(|error| format!("connecting to redis: {error}"))?;
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let mut request = format!("*{}\r\n", words.len());
-        for word in words {
-            request.push_str(&format!("${}\r\n{}\r\n", word.len(), word));
-        }
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|error| format!("writing to redis: {error}"))?;
-        let mut line = String::new();
-        BufReader::new(stream)
-            .read_line(&mut line)
-            .map_err(|error| format!("reading from redis: {error}"))?;
-        Ok(line.trim_end().to_owned())
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

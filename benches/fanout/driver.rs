@@ -33,6 +33,9 @@ pub enum ServerKind {
     /// The same, with the default SQLite room log in a fresh data directory: every broadcast
     /// is committed before it is fanned out and answered.
     OursSqlite,
+    /// The same, one node with its room log in a `redis-server` of the run's own (`--redis`):
+    /// every broadcast is a script call (seq, stream, publish) before it is fanned out.
+    OursRedis,
     /// `baseline_server.rs`: axum + `tokio::sync::broadcast`, no actors, with the same
     /// tungstenite buffer sizes as ours.
     Baseline,
@@ -45,6 +48,7 @@ impl ServerKind {
         match self {
             ServerKind::Ours => "ours (in memory)",
             ServerKind::OursSqlite => "ours (SQLite log)",
+            ServerKind::OursRedis => "ours (Redis log, 1 node)",
             ServerKind::Baseline => "baseline",
             ServerKind::BaselineDefaults => "baseline (axum defaults)",
         }
@@ -68,6 +72,8 @@ pub struct RunPlan {
     pub run_index: usize,
     /// Where the servers' logs go.
     pub log_dir: std::path::PathBuf,
+    /// The Redis an [`ServerKind::OursRedis`] server uses.
+    pub redis_url: Option<String>,
 }
 
 /// Everything measured in one run.
@@ -357,6 +363,15 @@ fn start_server(plan: &RunPlan, port: u16) -> Result<Child, String> {
             command
                 .args(["--headless", "--port", &port.to_string(), "--data-dir"])
                 .arg(dir);
+            command
+        }
+        ServerKind::OursRedis => {
+            let url = plan
+                .redis_url
+                .as_deref()
+                .ok_or("the Redis row needs a redis-server (RunPlan::redis_url)")?;
+            let mut command = Command::new(env!("CARGO_BIN_EXE_tauri-ractor-websocket"));
+            command.args(["--headless", "--port", &port.to_string(), "--redis", url]);
             command
         }
         ServerKind::Baseline | ServerKind::BaselineDefaults => {

@@ -24,6 +24,7 @@ mod cluster;
 mod driver;
 mod loadgen;
 mod proc_stats;
+mod redis_process;
 mod report;
 mod saturation;
 mod saturation_report;
@@ -246,6 +247,7 @@ async fn sweep(args: &Args) -> Result<(), String> {
                 drain: Duration::from_secs(args.drain_secs),
                 run_index,
                 log_dir: log_dir.clone(),
+                redis_url: None,
             };
             eprintln!("==> N={conns} {} at {rate:.1} broadcasts/s", server.label());
             let result = driver::run(&plan).await?;
@@ -281,6 +283,7 @@ async fn sweep(args: &Args) -> Result<(), String> {
         drain: Duration::from_secs(args.drain_secs),
         run_index: 0,
         log_dir: log_dir.clone(),
+        redis_url: None,
     };
     let saturation_started = std::time::Instant::now();
     let sweeps = if args.saturation_steps == 0 {

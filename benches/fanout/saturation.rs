@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use crate::driver::{self, RunPlan, RunResult, ServerKind, Then};
+use crate::redis_process::RedisProcess;
 
 /// Each step asks this much more than the one before.
 pub const STEP_FACTOR: f64 = 1.5;
@@ -26,9 +27,10 @@ pub const STEP_FACTOR: f64 = 1.5;
 pub const KEPT_UP_SHARE: f64 = 0.95;
 
 /// The servers of the sweep, in the order they run.
-pub const SERVERS: [ServerKind; 4] = [
+pub const SERVERS: [ServerKind; 5] = [
     ServerKind::Ours,
     ServerKind::OursSqlite,
+    ServerKind::OursRedis,
     ServerKind::Baseline,
     ServerKind::BaselineDefaults,
 ];
@@ -108,12 +110,18 @@ pub async fn run(
         let mut runs = Vec::new();
         for server in SERVERS {
             *next_run += 1;
+            // The Redis row gets a redis-server of its own, empty, for its whole ramp.
+            let redis = match server {
+                ServerKind::OursRedis => Some(RedisProcess::start(&base.log_dir)?),
+                _ => None,
+            };
             let plan = RunPlan {
                 server,
                 conns,
                 rate: rates[0],
                 duration: settings.phase,
                 run_index: *next_run,
+                redis_url: redis.as_ref().map(RedisProcess::url),
                 ..base.clone()
             };
             eprintln!(
@@ -144,6 +152,7 @@ pub async fn run(
                 then
             })
             .await?;
+            drop(redis);
             runs.push((server, steps));
         }
         sweeps.push(Sweep { conns, runs });
