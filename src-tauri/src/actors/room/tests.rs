@@ -17,8 +17,9 @@ use crate::actors::outbox::{Outbox, OutboxLimits};
 use crate::actors::supervisor::{ConnectionSupervisor, FatalSignal, SupervisorArgs, SupervisorMsg};
 use crate::metrics::ConnectionStats;
 use crate::protocol::Resume;
+use crate::room_log::sqlite::{Retention, SqliteOptions};
 use crate::room_log::test_double::{ControlledStore, Controls};
-use crate::room_log::HistoryLimits;
+use crate::room_log::{HistoryLimits, LogStore, SqliteStore};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
@@ -36,8 +37,13 @@ async fn tree(history: usize) -> Tree {
         total_bytes: 1 << 26,
     });
     let controls = Arc::clone(&store.controls);
+    tree_on(Arc::new(store), controls).await
+}
+
+/// A supervision tree on `store` (`controls` only act on a [`ControlledStore`]).
+async fn tree_on(store: Arc<dyn LogStore>, controls: Arc<Controls>) -> Tree {
     let args = SupervisorArgs {
-        store: Arc::new(store),
+        store,
         presence_limit: 100,
         max_rooms: 10,
         max_room_restarts: 10,
@@ -612,4 +618,69 @@ async fn members_of_other_nodes_are_announced_listed_and_counted() {
     };
     assert_eq!(summary["member_count"], 502, "{summary}");
     assert_eq!(summary["members"].as_array().map(Vec::len), Some(100));
+}
+
+/// The real SQLite store, 16 HTTP posters at once on a multi-thread runtime (appends answered
+/// from the writer thread while the next posts gather): every post is answered, its receipt
+/// counts the member it reached, and the member gets every frame once, in seq order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_log_under_concurrent_posts_answers_and_delivers_each_once_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open_in(
+        dir.path(),
+        SqliteOptions {
+            full_fsync: false,
+            retention: Retention {
+                frames_per_room: 100_000,
+                bytes_per_room: 1 << 30,
+                max_age: None,
+            },
+            max_rooms: 100,
+        },
+    )
+    .expect("store");
+    let tree = tree_on(Arc::new(store), Arc::default()).await;
+    let mut alice = connect(&tree, 1, roomy()).await;
+    join(&tree, &mut alice, LOBBY, None).await;
+    let lobby = room(&tree, LOBBY).await;
+    let mut posters = Vec::new();
+    for poster in 0..16 {
+        let lobby = lobby.clone();
+        posters.push(tokio::spawn(async move {
+            let mut bad = Vec::new();
+            for i in 0..100 {
+                let answer = lobby
+                    .call(
+                        |reply| {
+                            RoomMsg::Post(PendingPost::http(
+                                LOBBY.to_owned(),
+                                Post::Chat {
+                                    sender: "http".into(),
+                                    sender_id: 0,
+                                    text: format!("p{poster}-{i}"),
+                                },
+                                reply,
+                            ))
+                        },
+                        TIMEOUT,
+                    )
+                    .await;
+                match answer {
+                    Ok(CallResult::Success(Ok(receipt))) if receipt.delivered_to == 1 => {}
+                    Ok(CallResult::Success(Ok(receipt))) => bad.push(format!("{receipt:?}")),
+                    _ => bad.push("no answer".into()),
+                }
+            }
+            bad
+        }));
+    }
+    for poster in posters {
+        let bad = poster.await.expect("poster");
+        assert!(bad.is_empty(), "{bad:?}");
+    }
+    for seq in 1..=1600u64 {
+        let message = alice.next_interesting().await;
+        assert_eq!(message["seq"], seq, "{message}");
+    }
+    tree.supervisor.stop(None);
 }
