@@ -27,12 +27,14 @@ use futures_util::future::BoxFuture;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// Tasks in tokio's global queue from which a wake-up from outside the runtime costs more than
-/// handing the worker over. Below it the queue drains in a millisecond or two, and
+/// handing the worker over. A fan-out to M members leaves about M − 256 wake-ups there (a
+/// worker's local queue holds 256). Below this depth the queue drains in a millisecond or two and
 /// `block_in_place`'s thread hand-over costs more than it saves: waiting inline at every depth
-/// made the SQLite log's 1,000-client sweep worse (675 broadcasts/s no longer kept up), while from
-/// this depth on it took the 10,000-client ceiling from 0.44 M to 0.99 M deliveries/s (p99 at
-/// 101 broadcasts/s 154 ms instead of 244 ms).
-pub const CROWDED_GLOBAL_QUEUE: usize = 1024;
+/// made the SQLite log's 1,000-client sweep worse (675 broadcasts/s no longer kept up), so the
+/// limit sits at about twice what a 1,000-member room leaves; a 10,000-member room leaves ~9,700,
+/// where waiting inline took the ceiling from 0.44 M to 0.99 M deliveries/s (p99 at 101
+/// broadcasts/s 154 ms instead of 244 ms; measured with the limit at 1,024).
+pub const CROWDED_GLOBAL_QUEUE: usize = 2048;
 
 /// Whether a task woken from outside the runtime now would wait behind a crowd (see the module
 /// docs); `false` outside a runtime.
