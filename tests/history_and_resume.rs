@@ -18,16 +18,10 @@ async fn a_client_that_misses_100_messages_gets_exactly_those_100_on_resume() {
     let server = start_server().await;
     let addr = server.local_addr();
     let mut talker = Client::connect(addr).await;
-    talker
-        .send_json(json!({"type": "join", "room": "dev"}))
-        .await;
-    talker.next_of_type("joined").await;
+    talker.join("dev").await;
 
     let mut listener = Client::connect(addr).await;
-    listener
-        .send_json(json!({"type": "join", "room": "dev"}))
-        .await;
-    listener.next_of_type("joined").await;
+    listener.join("dev").await;
     talker
         .send_json(json!({"type": "chat", "room": "dev", "text": "before"}))
         .await;
@@ -340,10 +334,7 @@ async fn the_history_byte_budget_holds_per_room_and_in_total() {
     // Two more rooms fill up: the total stays within 20 KiB, taken from the largest rooms.
     let mut client = Client::connect(addr).await;
     for room in ["a", "b"] {
-        client
-            .send_json(json!({"type": "join", "room": room}))
-            .await;
-        client.next_of_type("joined").await;
+        client.join(room).await;
         for _ in 0..10 {
             client
                 .send_json(json!({"type": "chat", "room": room, "text": text}))

@@ -122,10 +122,7 @@ async fn rooms_keep_their_messages_to_themselves() {
     let mut dev_user = Client::connect(addr).await;
     let mut lobby_user = Client::connect(addr).await;
 
-    dev_user
-        .send_json(json!({"type": "join", "room": "Dev"}))
-        .await;
-    let joined = dev_user.next_of_type("joined").await;
+    let joined = dev_user.join("Dev").await;
     assert_eq!(joined["room"], "dev", "room names are lowercased");
     assert_eq!(member_names(&joined), vec![dev_user.name.clone()]);
 
@@ -266,10 +263,7 @@ async fn the_inspector_lists_the_live_actor_tree_and_metrics_count() {
         .send_json(json!({"type": "rename", "name": "alice"}))
         .await;
     alice.next_of_type("renamed").await;
-    alice
-        .send_json(json!({"type": "join", "room": "dev"}))
-        .await;
-    alice.next_of_type("joined").await;
+    alice.join("dev").await;
     let bob = Client::connect(addr).await;
     let bob_id = bob.id;
     bob.close().await;
@@ -369,8 +363,7 @@ async fn the_number_of_rooms_is_capped_and_empty_rooms_make_way() {
     let mut alice = Client::connect(addr).await;
     let mut bob = Client::connect(addr).await;
 
-    alice.send_json(json!({"type": "join", "room": "a"})).await;
-    assert_eq!(alice.next_of_type("joined").await["room"], "a");
+    assert_eq!(alice.join("a").await["room"], "a");
     // Room "a" is in use: no space for "b".
     bob.send_json(json!({"type": "join", "room": "b"})).await;
     let refused = bob.next_of_type("error").await;
@@ -379,8 +372,7 @@ async fn the_number_of_rooms_is_capped_and_empty_rooms_make_way() {
     // Once "a" is empty it makes way for "b".
     alice.send_json(json!({"type": "leave", "room": "a"})).await;
     alice.next_of_type("left").await;
-    bob.send_json(json!({"type": "join", "room": "b"})).await;
-    assert_eq!(bob.next_of_type("joined").await["room"], "b");
+    assert_eq!(bob.join("b").await["room"], "b");
 
     let tree: Value = reqwest::get(format!("http://{addr}/api/actors"))
         .await
@@ -404,10 +396,7 @@ async fn left_comes_after_every_frame_of_the_room_and_nothing_follows_it() {
     let mut leaver = Client::connect(addr).await;
     let mut talker = Client::connect(addr).await;
     for client in [&mut leaver, &mut talker] {
-        client
-            .send_json(json!({"type": "join", "room": "dev"}))
-            .await;
-        client.next_of_type("joined").await;
+        client.join("dev").await;
     }
     // The talker keeps the room busy while the leaver leaves.
     let talking = tokio::spawn(async move {
