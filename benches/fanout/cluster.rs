@@ -17,7 +17,7 @@
 //! sweep keeps it), and feeds the projection in `docs/CLUSTER.md`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -30,10 +30,7 @@ use crate::driver::{
 };
 use crate::loadgen::{ShardCommand, ShardConnected, ShardReport, LATENCY_MAX_US};
 use crate::redis_process::RedisProcess;
-use crate::{broadcaster, driver, proc_stats};
-
-/// The markers of the section this writes into BENCHMARKS.md.
-pub const SECTION: (&str, &str) = ("<!-- cluster:start -->", "<!-- cluster:end -->");
+use crate::{broadcaster, driver, proc_stats, report_sections};
 
 /// The cluster bench's settings.
 pub struct ClusterPlan {
@@ -139,7 +136,7 @@ pub async fn run(plan: &ClusterPlan) -> Result<(), String> {
     redis.stop();
     let section = markdown(plan, &results);
     let path = plan.out_dir.join("BENCHMARKS.md");
-    write_section(&path, &section)?;
+    report_sections::replace(&path, report_sections::CLUSTER, &section)?;
     eprintln!("wrote the cluster section of {}", path.display());
     match results.iter().find(|r| r.lost > 0 || r.out_of_order > 0) {
         Some(r) => Err(format!(
@@ -332,7 +329,7 @@ async fn measure(
 
 fn markdown(plan: &ClusterPlan, results: &[ClusterResult]) -> String {
     let mut md = String::new();
-    md.push_str(SECTION.0);
+    md.push_str(report_sections::CLUSTER.0);
     md.push_str("\n## Cluster: 2 nodes on one Redis (issue 11)\n\n");
     md.push_str(&format!(
         "`scripts/bench` (`cargo bench --bench fanout -- --cluster`): a `redis-server` of its own \
@@ -380,22 +377,7 @@ fn markdown(plan: &ClusterPlan, results: &[ClusterResult]) -> String {
          run and one message to each subscribed node). docs/CLUSTER.md projects 10 nodes and 1M \
          connections from these two costs.\n",
     );
-    md.push_str(SECTION.1);
+    md.push_str(report_sections::CLUSTER.1);
     md.push('\n');
     md
-}
-
-/// Replaces the cluster section of `path` (or appends it).
-fn write_section(path: &Path, section: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let updated = match (text.find(SECTION.0), text.find(SECTION.1)) {
-        (Some(start), Some(end)) if end > start => format!(
-            "{}{}{}",
-            &text[..start],
-            section.trim_end(),
-            &text[end + SECTION.1.len()..]
-        ),
-        _ => format!("{}\n{}", text.trim_end(), section),
-    };
-    std::fs::write(path, updated).map_err(|error| format!("{}: {error}", path.display()))
 }

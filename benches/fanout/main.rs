@@ -26,6 +26,8 @@ mod loadgen;
 mod proc_stats;
 mod redis_process;
 mod report;
+#[path = "../shared/report_sections.rs"]
+mod report_sections;
 mod saturation;
 mod saturation_report;
 

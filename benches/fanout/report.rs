@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::driver::RunResult;
+use crate::report_sections;
 use plotters::style::RGBColor;
 
 use crate::chart::{self, Panel, Series};
@@ -27,10 +28,8 @@ pub struct Row {
 
 /// The sections other benchmarks write into BENCHMARKS.md, kept when the fan-out report is
 /// written again: `cargo bench --bench durable_log`'s, and the cluster row's (`--cluster`).
-const KEPT_SECTIONS: [(&str, &str); 2] = [
-    ("<!-- durable-log:start -->", "<!-- durable-log:end -->"),
-    crate::cluster::SECTION,
-];
+const KEPT_SECTIONS: [report_sections::Markers; 2] =
+    [report_sections::DURABLE_LOG, report_sections::CLUSTER];
 
 /// The kept sections of the report at `path`, if any.
 fn kept_section(path: &Path) -> Option<String> {
