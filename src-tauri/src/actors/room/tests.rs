@@ -11,7 +11,7 @@ use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::{PendingPost, Post, RoomMsg, LOBBY};
+use super::{PendingPost, Post, PostReceipt, PostRefused, RoomMsg, LOBBY};
 use crate::actors::directory::DirectoryMsg;
 use crate::actors::outbox::{Outbox, OutboxLimits};
 use crate::actors::supervisor::{ConnectionSupervisor, FatalSignal, SupervisorArgs, SupervisorMsg};
@@ -173,6 +173,29 @@ async fn join(tree: &Tree, client: &mut Client, room: &str, resume: Option<Resum
     joined
 }
 
+/// Posts `text` to the lobby as `/broadcast` does and waits for the answer (`None`: no answer
+/// within [`TIMEOUT`]).
+async fn http_post(
+    lobby: &ActorRef<RoomMsg>,
+    text: String,
+) -> Option<Result<PostReceipt, PostRefused>> {
+    let post = Post::Chat {
+        sender: "http".into(),
+        sender_id: 0,
+        text,
+    };
+    match lobby
+        .call(
+            |reply| RoomMsg::Post(PendingPost::http(LOBBY.to_owned(), post, reply)),
+            TIMEOUT,
+        )
+        .await
+    {
+        Ok(CallResult::Success(answer)) => Some(answer),
+        _ => None,
+    }
+}
+
 async fn room(tree: &Tree, name: &str) -> ActorRef<RoomMsg> {
     let answer = tree
         .directory
@@ -249,24 +272,8 @@ async fn a_failed_append_is_refused_delivered_to_nobody_and_leaves_no_gap() {
     assert_eq!(refused["code"], "unavailable");
 
     // HTTP posts get the refusal as an answer.
-    let answer = lobby
-        .call(
-            |reply| {
-                RoomMsg::Post(PendingPost::http(
-                    LOBBY.to_owned(),
-                    Post::Chat {
-                        sender: "http".into(),
-                        sender_id: 0,
-                        text: "also lost".into(),
-                    },
-                    reply,
-                ))
-            },
-            TIMEOUT,
-        )
-        .await
-        .expect("call");
-    assert!(matches!(answer, CallResult::Success(Err(_))));
+    let answer = http_post(&lobby, "also lost".into()).await;
+    assert!(matches!(answer, Some(Err(_))), "{answer:?}");
 
     // The store recovers: the next post is stored, numbered 1 (no seq was used up).
     tree.controls.fail_appends(false);
@@ -649,26 +656,9 @@ async fn the_sqlite_log_under_concurrent_posts_answers_and_delivers_each_once_in
         posters.push(tokio::spawn(async move {
             let mut bad = Vec::new();
             for i in 0..100 {
-                let answer = lobby
-                    .call(
-                        |reply| {
-                            RoomMsg::Post(PendingPost::http(
-                                LOBBY.to_owned(),
-                                Post::Chat {
-                                    sender: "http".into(),
-                                    sender_id: 0,
-                                    text: format!("p{poster}-{i}"),
-                                },
-                                reply,
-                            ))
-                        },
-                        TIMEOUT,
-                    )
-                    .await;
-                match answer {
-                    Ok(CallResult::Success(Ok(receipt))) if receipt.delivered_to == 1 => {}
-                    Ok(CallResult::Success(Ok(receipt))) => bad.push(format!("{receipt:?}")),
-                    _ => bad.push("no answer".into()),
+                match http_post(&lobby, format!("p{poster}-{i}")).await {
+                    Some(Ok(receipt)) if receipt.delivered_to == 1 => {}
+                    other => bad.push(format!("{other:?}")),
                 }
             }
             bad
