@@ -21,14 +21,12 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
 use crate::driver::{
     free_port, next_line, source_ip, spawn_shard, wait_until_up, warm_up, RunPlan,
 };
-use crate::loadgen::{ShardCommand, ShardConnected, ShardReport, LATENCY_MAX_US};
+use crate::loadgen::ShardConnected;
 use crate::redis_process::RedisProcess;
 use crate::{broadcaster, driver, proc_stats, report_sections};
 
@@ -279,35 +277,12 @@ async fn measure(
     }
 
     // Collect: every client should have every broadcast, from either node.
-    let command = ShardCommand {
-        expect: result.broadcasts_done,
-        drain_secs: plan.drain.as_secs_f64(),
-    };
-    let command = serde_json::to_string(&command).map_err(|error| error.to_string())? + "\n";
-    for shard in &mut shards {
-        shard
-            .stdin
-            .write_all(command.as_bytes())
-            .await
-            .map_err(|error| format!("writing to a shard: {error}"))?;
-    }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3)
-        .map_err(|error| error.to_string())?;
-    let mut last_receipt_ns = 0;
-    let wait = plan.drain + Duration::from_secs(30);
-    for shard in &mut shards {
-        let line = next_line(&mut shard.stdout, wait).await?;
-        let report: ShardReport = serde_json::from_str(&line)
-            .map_err(|error| format!("shard report {line:?}: {error}"))?;
-        result.received += report.received;
-        result.lost += report.lost;
-        result.closed += report.closed;
-        result.out_of_order += report.out_of_order;
-        last_receipt_ns = last_receipt_ns.max(report.last_receipt_ns);
-        for (value, count) in report.latency_us {
-            let _ = latency.record_n(value.clamp(1, LATENCY_MAX_US), count);
-        }
-    }
+    let collected = driver::collect(&mut shards, result.broadcasts_done, plan.drain).await?;
+    result.received += collected.received;
+    result.lost += collected.lost;
+    result.closed += collected.closed;
+    result.out_of_order += collected.out_of_order;
+    let (latency, last_receipt_ns) = (collected.latency, collected.last_receipt_ns);
     let node_cpu_after: f64 = pids
         .iter()
         .filter_map(|pid| proc_stats::cpu_seconds(*pid).ok())

@@ -278,35 +278,12 @@ async fn phase(
     result.min_delivered_to = sent.min_delivered_to;
 
     // 5. Collect: each shard waits for its stragglers, then reports.
-    let command = ShardCommand {
-        expect: sent.done,
-        drain_secs: plan.drain.as_secs_f64(),
-    };
-    let command = serde_json::to_string(&command).map_err(|error| error.to_string())? + "\n";
-    for shard in shards.iter_mut() {
-        shard
-            .stdin
-            .write_all(command.as_bytes())
-            .await
-            .map_err(|error| format!("writing to a shard: {error}"))?;
-    }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3)
-        .map_err(|error| error.to_string())?;
-    let mut last_receipt_ns = 0;
-    let wait = plan.drain + Duration::from_secs(30);
-    for shard in shards.iter_mut() {
-        let line = next_line(&mut shard.stdout, wait).await?;
-        let report: ShardReport = serde_json::from_str(&line)
-            .map_err(|error| format!("shard report {line:?}: {error}"))?;
-        result.received += report.received;
-        result.lost += report.lost;
-        result.closed_clients += report.closed;
-        result.out_of_order += report.out_of_order;
-        last_receipt_ns = last_receipt_ns.max(report.last_receipt_ns);
-        for (value, count) in report.latency_us {
-            let _ = latency.record_n(value.clamp(1, LATENCY_MAX_US), count);
-        }
-    }
+    let collected = collect(shards, sent.done, plan.drain).await?;
+    result.received += collected.received;
+    result.lost += collected.lost;
+    result.closed_clients += collected.closed;
+    result.out_of_order += collected.out_of_order;
+    let (latency, last_receipt_ns) = (collected.latency, collected.last_receipt_ns);
     let server_cpu = proc_stats::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     result.rss_busy_kib = rss(pid)?;
 
@@ -320,6 +297,65 @@ async fn phase(
     result.server_cpu_secs = server_cpu;
     result.cpu_us_per_delivery = server_cpu * 1e6 / result.received.max(1) as f64;
     Ok(result)
+}
+
+/// What the shards received in one broadcast phase, summed over shards.
+pub(crate) struct Collected {
+    pub received: u64,
+    pub lost: u64,
+    pub closed: usize,
+    pub out_of_order: u64,
+    /// The latest arrival of any broadcast at any client (nanoseconds since the Unix epoch).
+    pub last_receipt_ns: u64,
+    /// Every delivery's latency, in µs.
+    pub latency: Histogram<u64>,
+}
+
+/// Tells every shard how many broadcasts were accepted (`expect`), lets each wait up to `drain`
+/// for its stragglers, and sums their reports.
+pub(crate) async fn collect(
+    shards: &mut [Shard],
+    expect: u64,
+    drain: Duration,
+) -> Result<Collected, String> {
+    let command = ShardCommand {
+        expect,
+        drain_secs: drain.as_secs_f64(),
+    };
+    let command = serde_json::to_string(&command).map_err(|error| error.to_string())? + "\n";
+    for shard in shards.iter_mut() {
+        shard
+            .stdin
+            .write_all(command.as_bytes())
+            .await
+            .map_err(|error| format!("writing to a shard: {error}"))?;
+    }
+    let mut collected = Collected {
+        received: 0,
+        lost: 0,
+        closed: 0,
+        out_of_order: 0,
+        last_receipt_ns: 0,
+        latency: Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3)
+            .map_err(|error| error.to_string())?,
+    };
+    let wait = drain + Duration::from_secs(30);
+    for shard in shards.iter_mut() {
+        let line = next_line(&mut shard.stdout, wait).await?;
+        let report: ShardReport = serde_json::from_str(&line)
+            .map_err(|error| format!("shard report {line:?}: {error}"))?;
+        collected.received += report.received;
+        collected.lost += report.lost;
+        collected.closed += report.closed;
+        collected.out_of_order += report.out_of_order;
+        collected.last_receipt_ns = collected.last_receipt_ns.max(report.last_receipt_ns);
+        for (value, count) in report.latency_us {
+            let _ = collected
+                .latency
+                .record_n(value.clamp(1, LATENCY_MAX_US), count);
+        }
+    }
+    Ok(collected)
 }
 
 fn rss(pid: u32) -> Result<u64, String> {
