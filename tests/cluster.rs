@@ -15,16 +15,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::cluster_node::{chat, node};
+use support::cluster_node::{chat, join, next_in, node};
 use support::redis_server::RedisServer;
 use support::ws_client::Client;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-async fn join(addr: SocketAddr, room: &str) -> (Client, Value) {
-    let mut client = Client::connect(addr).await;
-    let joined = client.join(room).await;
-    (client, joined)
-}
 
 /// Posts `text` to `room` until it is stored, and returns the echo: while Redis is still coming
 /// back each attempt is refused with `unavailable` (anything else fails the test), for at most a
@@ -43,19 +37,6 @@ async fn post_once_redis_is_back(client: &mut Client, room: &str, text: &str) ->
             "posts still refused after Redis came back"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The next numbered frame of `room` as `(seq, text)`.
-async fn next_in(client: &mut Client, room: &str) -> (u64, String) {
-    loop {
-        let frame = client.next_numbered().await;
-        if frame["room"] == room {
-            return (
-                frame["seq"].as_u64().expect("seq"),
-                frame["text"].as_str().unwrap_or_default().to_owned(),
-            );
-        }
     }
 }
 

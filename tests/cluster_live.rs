@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::cluster_node::{chat, node_config};
+use support::cluster_node::{chat, join, next_in, next_of, node_config, WAIT};
 use support::exposition::{parse, Format};
 use support::redis_server::RedisServer;
 use support::ws_client::{start_server_with, Client};
@@ -34,53 +34,6 @@ async fn node(redis: &RedisServer) -> RunningServer {
         ..node_config(redis)
     })
     .await
-}
-
-async fn join(addr: SocketAddr, room: &str) -> (Client, Value) {
-    let mut client = Client::connect(addr).await;
-    client
-        .send_json(json!({"type": "join", "room": room}))
-        .await;
-    let joined = next_of(&mut client, room, "joined").await;
-    (client, joined)
-}
-
-/// How long a test waits for a frame it expects (the server's pings keep a connection busy,
-/// so the client's own per-frame patience alone would wait forever).
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The next frame of `room` with `type` `kind`, within [`WAIT`].
-async fn next_of(client: &mut Client, room: &str, kind: &str) -> Value {
-    let frame = async {
-        loop {
-            let frame = client.next_json().await;
-            if frame["room"] == room && frame["type"] == kind {
-                return frame;
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, frame)
-        .await
-        .unwrap_or_else(|_| panic!("no {kind} frame of #{room} within {WAIT:?}"))
-}
-
-/// The next numbered frame of `room` as `(seq, text)`, within [`WAIT`].
-async fn next_in(client: &mut Client, room: &str) -> (u64, String) {
-    let frame = async {
-        loop {
-            let frame = client.next_numbered().await;
-            if frame["room"] == room {
-                return frame;
-            }
-        }
-    };
-    let frame = tokio::time::timeout(WAIT, frame)
-        .await
-        .unwrap_or_else(|_| panic!("no numbered frame of #{room} within {WAIT:?}"));
-    (
-        frame["seq"].as_u64().expect("seq"),
-        frame["text"].as_str().unwrap_or_default().to_owned(),
-    )
 }
 
 /// Reads `room`'s numbered frames until seq `last`, asserting they are exactly `1..=last` once
