@@ -140,6 +140,12 @@ impl FrameQueue {
         drop(emptied);
     }
 
+    /// Test-only: frames the buffer has room for without allocating.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.lock().queue.capacity()
+    }
+
     /// Frames waiting right now.
     pub(super) fn len(&self) -> usize {
         self.len.load(Ordering::Acquire)
@@ -218,30 +224,26 @@ mod tests {
         Outgoing::plain(Message::Text(text.into()))
     }
 
-    fn capacity(queue: &FrameQueue) -> usize {
-        queue.lock().queue.capacity()
-    }
-
     #[test]
     fn a_new_queue_holds_no_buffer_and_a_used_one_keeps_a_small_one_until_the_heartbeat() {
         let queue = FrameQueue::new(64);
-        assert_eq!(capacity(&queue), 0, "nothing before the first frame");
+        assert_eq!(queue.capacity(), 0, "nothing before the first frame");
         queue.push(frame("a")).expect("room");
         queue.push(frame("b")).expect("room");
         assert!(queue.pop().is_some());
         assert_eq!(queue.len(), 1);
         assert!(queue.pop().is_some());
-        let kept = capacity(&queue);
+        let kept = queue.capacity();
         assert!(
             (1..=KEPT_BUFFER_SLOTS).contains(&kept),
             "emptied while in use: the small buffer stays for the next frame ({kept} slots)"
         );
         queue.push(frame("c")).expect("room");
         queue.give_back_idle_buffer();
-        assert_eq!(capacity(&queue), kept, "never while a frame waits");
+        assert_eq!(queue.capacity(), kept, "never while a frame waits");
         assert!(queue.pop().is_some());
         queue.give_back_idle_buffer();
-        assert_eq!(capacity(&queue), 0, "quiet for a heartbeat: given back");
+        assert_eq!(queue.capacity(), 0, "quiet for a heartbeat: given back");
         assert!(queue.pop().is_none());
     }
 
@@ -251,9 +253,9 @@ mod tests {
         for index in 0..=KEPT_BUFFER_SLOTS {
             queue.push(frame(&index.to_string())).expect("room");
         }
-        assert!(capacity(&queue) > KEPT_BUFFER_SLOTS);
+        assert!(queue.capacity() > KEPT_BUFFER_SLOTS);
         while queue.pop().is_some() {}
-        assert_eq!(capacity(&queue), 0);
+        assert_eq!(queue.capacity(), 0);
     }
 
     /// The module docs put a kept buffer at 448 bytes: eight queued frames of at most 56.

@@ -175,6 +175,92 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::outbox::{Outbox, OutboxLimits};
+    use axum::extract::WebSocketUpgrade;
+    use futures_util::StreamExt;
+    use tokio::sync::oneshot;
+    use tokio_tungstenite::tungstenite::Message as ClientMessage;
+
+    /// A real WebSocket whose write half belongs to a [`Writer`] with `heartbeat`: the server's
+    /// outbox and the client's end of the socket.
+    async fn socket_with_writer(
+        heartbeat: Duration,
+    ) -> (
+        Outbox,
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) {
+        let (hand_over, outbox) = oneshot::channel();
+        let hand_over = Arc::new(std::sync::Mutex::new(Some(hand_over)));
+        let app = axum::Router::new().route(
+            "/ws",
+            axum::routing::get(move |upgrade: WebSocketUpgrade| {
+                let hand_over = Arc::clone(&hand_over);
+                async move {
+                    upgrade.on_upgrade(move |socket| async move {
+                        let (sink, mut stream) = socket.split();
+                        let limits = OutboxLimits {
+                            frames: 64,
+                            bytes: 64 * 1024,
+                        };
+                        let stats = Arc::new(ConnectionStats::new(0));
+                        let outbox =
+                            Outbox::spawn_writer(sink, limits, heartbeat, stats, Arc::default());
+                        let taken = hand_over.lock().ok().and_then(|mut slot| slot.take());
+                        if let Some(hand_over) = taken {
+                            let _ = hand_over.send(outbox);
+                        }
+                        // Read on (the client's pongs) until it goes.
+                        while let Some(Ok(_)) = stream.next().await {}
+                    })
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .expect("handshake");
+        let outbox = outbox.await.expect("the server's outbox");
+        (outbox, client)
+    }
+
+    /// The queue keeps a small buffer while frames flow (no allocation on one thread and free on
+    /// another per burst) and the writer gives it back on its heartbeat tick once nothing waits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quiet_connection_gives_its_queue_buffer_back_on_the_next_heartbeat() {
+        let (outbox, mut client) = socket_with_writer(Duration::from_secs(1)).await;
+        outbox.deliver_text("one".into());
+        let first = tokio::time::timeout(Duration::from_secs(5), client.next()).await;
+        assert!(
+            matches!(first, Ok(Some(Ok(ClientMessage::Text(ref text)))) if text.as_str() == "one"),
+            "the frame arrives: {first:?}"
+        );
+        assert!(
+            outbox.shared.queue.capacity() > 0,
+            "written, and the buffer is kept for the next frame"
+        );
+        // The writer gives the buffer back just before it sends its heartbeat ping.
+        let ping = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(message)) = client.next().await {
+                if message.is_ping() {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(ping, Ok(true), "a heartbeat ping arrives");
+        assert_eq!(
+            outbox.shared.queue.capacity(),
+            0,
+            "quiet for a heartbeat: no queue memory"
+        );
+    }
 
     /// The size of the future `make` would return, without making one.
     fn size_of_output<A, F: std::future::Future>(_make: impl Fn(A) -> F) -> usize {
