@@ -2,6 +2,7 @@
 
 mod support {
     pub mod data_dir;
+    pub mod free_port;
     pub mod ws_client;
 }
 
@@ -9,17 +10,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::free_port::free_port;
 use support::ws_client::{wait_for_counts, Client, PATIENCE};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("an ephemeral port")
-}
 
 /// Starts the headless server on `port` and waits until `/health` answers.
 async fn spawn_headless(port: u16) -> Child {

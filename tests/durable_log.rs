@@ -18,6 +18,7 @@
 
 mod support {
     pub mod data_dir;
+    pub mod free_port;
     pub mod ws_client;
 }
 
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
+use support::free_port::free_port;
 use support::ws_client::Client;
 use tokio::process::{Child, Command};
 
@@ -35,13 +37,6 @@ const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
 
 /// Generous: only a guard against hanging, never a performance assertion.
 const SLOW: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("an ephemeral port")
-}
 
 fn db_path(dir: &Path) -> PathBuf {
     dir.join("rooms.sqlite3")

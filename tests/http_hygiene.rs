@@ -5,6 +5,7 @@
 
 mod support {
     pub mod data_dir;
+    pub mod free_port;
     pub mod raw_http;
     pub mod ws_client;
 }
@@ -13,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use support::free_port::free_port;
 use support::raw_http::{
     connect_from, eventually, get, incomplete_head, read_response, slow_client, status_of,
     wait_for_close, Ending,
@@ -95,13 +97,6 @@ async fn incomplete_request_heads_are_closed_after_the_header_timeout_while_webs
 }
 
 const APP: &str = env!("CARGO_BIN_EXE_tauri-ractor-websocket");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("an ephemeral port")
-}
 
 /// The headless binary with `flags`, once `/health` answers.
 async fn spawn_headless(port: u16, flags: &[&str]) -> Child {

@@ -2,6 +2,7 @@
 //! only with `--log-file`, with the same lines as stderr.
 
 mod support {
+    pub mod free_port;
     pub mod ws_client;
 }
 
@@ -10,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::free_port::free_port;
 use support::ws_client::{start_server_with, Client, PATIENCE};
 use tauri_ractor_websocket::config::ServerConfig;
 
@@ -26,13 +28,6 @@ fn fresh_dir(name: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("create a temporary directory");
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("an ephemeral port")
 }
 
 async fn get_about(base: &str) -> Value {

@@ -11,9 +11,15 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+// One port chooser for every test (see its docs); a path, because this file is also included
+// on its own.
+#[path = "free_port.rs"]
+mod free_port_choice;
+use free_port_choice::free_port;
 
 /// How long a started server gets to answer `PING` (generous: the machine may be loaded).
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -137,11 +143,4 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free loopback port")
 }

@@ -23,7 +23,6 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +34,12 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_timeout::TimeoutConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
+
+// One port chooser for every test (see its docs); a path, because this file is also included
+// on its own.
+#[path = "free_port.rs"]
+mod free_port_choice;
+pub use free_port_choice::free_port;
 
 /// Errors carry a message with enough context to diagnose a failed e2e run from the log alone.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -588,15 +593,6 @@ where
             Err(_) => tokio::time::sleep(Duration::from_millis(150)).await,
         }
     }
-}
-
-/// A TCP port that was free a moment ago: bind port 0, read the port the OS chose, release it.
-/// (Another process could take it in between; on a test machine that is rare enough.)
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("binding 127.0.0.1:0 to find a free port")
 }
 
 /// Where e2e tests write logs and screenshots: `<target dir>/e2e` (honours `CARGO_TARGET_DIR`).
