@@ -82,7 +82,8 @@ impl Writer {
                     shared.room.drained();
                 }
                 _ = ping.tick() => {
-                    // Nothing sent for a while: no queue memory while idle (see `queue`).
+                    // Nothing queued at this tick: the buffer goes back, so an idle
+                    // connection holds none after one interval (see `queue`).
                     self.shared().queue.give_back_idle_buffer();
                     // Like a frame write, a ping can block on a client that stopped reading:
                     // a close request interrupts it too.
