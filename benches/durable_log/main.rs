@@ -25,6 +25,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The tests' port chooser: below the kernel's ephemeral range (see that file). Its panicking
+// `free_port` is for tests; the benchmarks use `try_free_port`.
+#[path = "../../tests/support/free_port.rs"]
+#[allow(dead_code)]
+mod free_port_choice;
 // Shared with the fan-out benchmark, which uses all of it; this one writes only its own section.
 #[allow(dead_code)]
 #[path = "../shared/report_sections.rs"]
@@ -113,11 +118,9 @@ fn fresh_dir(name: &str) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// A free port on loopback, below the kernel's ephemeral range (`tests/support/free_port.rs`).
 fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .map_err(|error| error.to_string())
+    free_port_choice::try_free_port().map_err(|error| format!("finding a free port: {error}"))
 }
 
 async fn run(args: &Args) -> Result<(), String> {

@@ -362,14 +362,10 @@ fn rss(pid: u32) -> Result<u64, String> {
     proc_stats::rss_kib(pid).map_err(|error| format!("server memory: {error}"))
 }
 
-/// A free port on loopback, found by binding port 0 and letting it go.
+/// A free port on loopback, below the kernel's ephemeral range (`tests/support/free_port.rs`).
 pub(crate) fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|error| format!("finding a free port: {error}"))?;
-    listener
-        .local_addr()
-        .map(|address| address.port())
-        .map_err(|error| error.to_string())
+    crate::free_port_choice::try_free_port()
+        .map_err(|error| format!("finding a free port: {error}"))
 }
 
 /// `127.<a>.<b>.<c>`: distinct per benchmark process, run and shard, so that no run meets

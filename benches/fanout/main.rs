@@ -22,6 +22,11 @@ mod broadcaster;
 mod chart;
 mod cluster;
 mod driver;
+// The tests' port chooser: below the kernel's ephemeral range (see that file). Its panicking
+// `free_port` is for tests; the benchmarks use `try_free_port`.
+#[path = "../../tests/support/free_port.rs"]
+#[allow(dead_code)]
+mod free_port_choice;
 mod loadgen;
 mod proc_stats;
 mod redis_process;

@@ -14,19 +14,23 @@ const LOWEST: u16 = 20_000;
 
 /// A port that was free a moment ago and that no outgoing connection will take.
 pub fn free_port() -> u16 {
+    try_free_port().expect("a free port on 127.0.0.1")
+}
+
+/// [`free_port`], with the error for callers that report rather than panic (the benchmarks).
+pub fn try_free_port() -> std::io::Result<u16> {
     let end = ephemeral_low().max(LOWEST + 1_000);
     let span = u64::from(end - LOWEST);
     for attempt in 0..200 {
         let candidate = LOWEST + (random(attempt) % span) as u16;
         if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
-            return candidate;
+            return Ok(candidate);
         }
     }
     // Everything tried was taken: the kernel's choice is still better than none.
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// The first port of the kernel's ephemeral range.
