@@ -20,10 +20,11 @@
 //! while somebody waits.
 //!
 //! **Memory.** An idle connection's outbox is one allocation (this handle's shared state, a few
-//! hundred bytes): the queue allocates on its first frame and gives its buffer back whenever the
-//! writer empties it (see `queue.rs`); the close and finish signals are flags in the same
-//! allocation, not cancellation tokens; the writer's rare, large close path is boxed so that it
-//! does not sit in every writer task's future for the connection's whole life.
+//! hundred bytes): the queue allocates on its first frame, and an emptied one keeps a small
+//! buffer only until the writer's next heartbeat (see `queue.rs`); the close and finish signals
+//! are flags in the same allocation, not cancellation tokens; the writer's rare, large close
+//! path is boxed so that it does not sit in every writer task's future for the connection's
+//! whole life.
 //!
 //! **Bounds.** At most [`OutboxLimits::frames`] frames and [`OutboxLimits::bytes`] payload bytes
 //! wait per connection (1,024 and 1 MiB by default); the writer takes at most
