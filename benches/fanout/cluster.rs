@@ -27,7 +27,7 @@ use crate::driver::{
     free_port, next_line, source_ip, spawn_shard, wait_until_up, warm_up, RunPlan,
 };
 use crate::loadgen::ShardConnected;
-use crate::redis_process::RedisProcess;
+use crate::redis_server::RedisServer;
 use crate::{broadcaster, driver, proc_stats, report_sections};
 
 /// The cluster bench's settings.
@@ -100,7 +100,7 @@ impl ClusterResult {
 
 /// Runs the three layouts and writes the section; fails if a client lost a broadcast.
 pub async fn run(plan: &ClusterPlan) -> Result<(), String> {
-    let mut redis = RedisProcess::start(&plan.log_dir)?;
+    let mut redis = RedisServer::start();
     let mut results = Vec::new();
     for (index, layout) in [
         Layout::OneNodeMemory,
@@ -110,7 +110,7 @@ pub async fn run(plan: &ClusterPlan) -> Result<(), String> {
     .into_iter()
     .enumerate()
     {
-        redis.command(&["FLUSHALL"])?;
+        redis.command(&["FLUSHALL"]);
         eprintln!(
             "==> cluster: {} ({} clients, {:.0} broadcasts/s)",
             layout.label(),
@@ -131,7 +131,7 @@ pub async fn run(plan: &ClusterPlan) -> Result<(), String> {
         );
         results.push(result);
     }
-    redis.stop();
+    redis.kill();
     let section = markdown(plan, &results);
     let path = plan.out_dir.join("BENCHMARKS.md");
     report_sections::replace(&path, report_sections::CLUSTER, &section)?;
@@ -148,7 +148,7 @@ pub async fn run(plan: &ClusterPlan) -> Result<(), String> {
 async fn run_layout(
     plan: &ClusterPlan,
     layout: Layout,
-    redis: &RedisProcess,
+    redis: &RedisServer,
     run_index: usize,
 ) -> Result<ClusterResult, String> {
     let mut nodes = Vec::new();
@@ -189,7 +189,7 @@ async fn run_layout(
 async fn measure(
     plan: &ClusterPlan,
     layout: Layout,
-    redis: &RedisProcess,
+    redis: &RedisServer,
     run_index: usize,
     nodes: &mut [(u16, Child)],
 ) -> Result<ClusterResult, String> {
@@ -261,7 +261,7 @@ async fn measure(
         .iter()
         .filter_map(|pid| proc_stats::cpu_seconds(*pid).ok())
         .sum();
-    let redis_cpu_before = redis.cpu_seconds();
+    let redis_cpu_before = cpu_seconds(redis);
     let rate_per_node = plan.rate / nodes.len() as f64;
     let sends = urls
         .iter()
@@ -288,7 +288,7 @@ async fn measure(
         .filter_map(|pid| proc_stats::cpu_seconds(*pid).ok())
         .sum();
     result.node_cpu_secs = node_cpu_after - node_cpu_before;
-    result.redis_cpu_secs = redis.cpu_seconds() - redis_cpu_before;
+    result.redis_cpu_secs = cpu_seconds(redis) - redis_cpu_before;
     for shard in &mut shards {
         let _ = shard.child.kill().await;
     }
@@ -355,4 +355,12 @@ fn markdown(plan: &ClusterPlan, results: &[ClusterResult]) -> String {
     md.push_str(report_sections::CLUSTER.1);
     md.push('\n');
     md
+}
+
+/// The CPU time `redis-server` has used so far, in seconds (0 if it cannot be read).
+fn cpu_seconds(redis: &RedisServer) -> f64 {
+    redis
+        .pid()
+        .and_then(|pid| proc_stats::cpu_seconds(pid).ok())
+        .unwrap_or(0.0)
 }

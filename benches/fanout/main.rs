@@ -23,13 +23,16 @@ mod chart;
 mod cluster;
 mod driver;
 // The tests' port chooser: below the kernel's ephemeral range (see that file). Its panicking
-// `free_port` is for tests; the benchmarks use `try_free_port`.
+// `free_port` is for tests; the benchmarks use `try_free_port`. `redis_server.rs` includes the
+// same file for itself, privately: hence a second copy here.
 #[path = "../../tests/support/free_port.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod free_port_choice;
 mod loadgen;
 mod proc_stats;
-mod redis_process;
+// The tests' `redis-server` of its own (free port, no persistence, killed when dropped).
+#[path = "../../tests/support/redis_server.rs"]
+mod redis_server;
 mod report;
 #[path = "../shared/report_sections.rs"]
 mod report_sections;

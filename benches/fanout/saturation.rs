@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use crate::driver::{self, RunPlan, RunResult, ServerKind, Then};
-use crate::redis_process::RedisProcess;
+use crate::redis_server::RedisServer;
 
 /// Each step asks this much more than the one before.
 pub const STEP_FACTOR: f64 = 1.5;
@@ -112,7 +112,7 @@ pub async fn run(
             *next_run += 1;
             // The Redis row gets a redis-server of its own, empty, for its whole ramp.
             let redis = match server {
-                ServerKind::OursRedis => Some(RedisProcess::start(&base.log_dir)?),
+                ServerKind::OursRedis => Some(RedisServer::start()),
                 _ => None,
             };
             let plan = RunPlan {
@@ -121,7 +121,7 @@ pub async fn run(
                 rate: rates[0],
                 duration: settings.phase,
                 run_index: *next_run,
-                redis_url: redis.as_ref().map(RedisProcess::url),
+                redis_url: redis.as_ref().map(RedisServer::url),
                 ..base.clone()
             };
             eprintln!(

@@ -1,8 +1,9 @@
 //! A real `redis-server` of the test's own: started on a free loopback port in a temporary
 //! directory, with persistence off (`--save '' --appendonly no`), and killed when dropped.
 //!
-//! Used by the library's unit tests of the Redis room log (included there with `#[path]`) and by
-//! the integration tests, so both start Redis the same way. Fault tests call
+//! Used by the library's unit tests of the Redis room log and by the fan-out benchmark's Redis
+//! rows (both include it with `#[path]`), and by the integration tests, so all of them start
+//! Redis the same way. Fault tests call
 //! [`RedisServer::kill`] (Redis gone, as after a crash) and [`RedisServer::restart`] (the same
 //! port again, with no data: persistence is off, so a restart is also a data loss).
 //!
@@ -51,6 +52,11 @@ impl RedisServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The running server's process id (the benchmark counts its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit.
