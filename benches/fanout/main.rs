@@ -281,6 +281,7 @@ async fn sweep(args: &Args) -> Result<(), String> {
         first_deliveries_per_sec: args.deliveries_per_sec as f64,
         phase: Duration::from_secs(args.saturation_secs),
         p99_limit_ms: args.p99_limit_ms,
+        max_in_flight: args.max_in_flight,
     };
     let base_plan = RunPlan {
         server: ServerKind::Ours,

@@ -43,6 +43,8 @@ pub struct Settings {
     pub first_deliveries_per_sec: f64,
     pub phase: Duration,
     pub p99_limit_ms: f64,
+    /// `/broadcast` requests the generator keeps open at most (`--max-in-flight`).
+    pub max_in_flight: usize,
 }
 
 /// One N: each server's steps.

@@ -127,7 +127,7 @@ pub fn section(md: &mut String, sweeps: &[Sweep], settings: &Settings, secs: f64
          default; a fresh data directory) and in the Redis log on one node (`--redis`; a \
          `redis-server` of the run's own, without persistence). Every broadcast is answered \
          after it is stored and fanned out, and the load generator keeps at most \
-         `--max-in-flight` (16) requests open, so a store's answer latency also bounds the rate \
+         `--max-in-flight` ({}) requests open, so a store's answer latency also bounds the rate \
          it can be offered; the baselines answer as soon as the message is handed to \
          `tokio::sync::broadcast`.\n\n\
          Buffers: ours reads in {} B chunks and batches writes up to {} KiB (tungstenite's \
@@ -140,6 +140,7 @@ pub fn section(md: &mut String, sweeps: &[Sweep], settings: &Settings, secs: f64
         saturation::STEP_FACTOR,
         settings.steps,
         saturation::KEPT_UP_SHARE * 100.0,
+        settings.max_in_flight,
         crate::baseline_server::READ_BUFFER_BYTES,
         crate::baseline_server::WRITE_BUFFER_BYTES / 1024,
     );
