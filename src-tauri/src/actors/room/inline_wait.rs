@@ -10,11 +10,12 @@
 //! in-memory log sustains.
 //!
 //! So a room whose store says its appends are quick ([`RoomLog::inline_append_wait`]) waits for
-//! them where it is when the runtime is crowded ([`CROWDED_GLOBAL_QUEUE`]), with [`tokio::task::block_in_place`]: the worker hands its other tasks to
-//! another thread and this one blocks until the commit, then fans out at once. The wait is
-//! bounded: past the store's limit (a disk that stalls, `synchronous=FULL` on a slow device) the
-//! same future is handed back and awaited in a task as before, so a stuck disk never pins a room
-//! (its members still join and leave, and it still stops when told to).
+//! them where it is when the runtime is crowded ([`CROWDED_GLOBAL_QUEUE`]), with
+//! [`tokio::task::block_in_place`]: the worker hands its other tasks to another thread and this
+//! one blocks until the commit, then fans out at once. The wait is bounded: past the store's
+//! limit (a disk that stalls, `synchronous=FULL` on a slow device) the same future is handed back
+//! and awaited in a task as before, so a stuck disk never pins a room (its members still join
+//! and leave, and it still stops when told to).
 //!
 //! `block_in_place` exists only on the multi-thread runtime (the server's); on a current-thread
 //! runtime (unit tests) the future is handed back untouched.
