@@ -7,10 +7,11 @@
 //! This trait is the seam of the next two steps, and is shaped for them:
 //!
 //! - **In memory** ([`MemoryStore`], today): a map of ring buffers bounded in frames and bytes.
-//! - **SQLite** ([`SqliteStore`], the default of the app): one writer thread per process with
-//!   group commit. [`RoomLog::append`] takes a *batch*, so the posts that reach a room while its
-//!   previous batch is being written share one transaction (with other rooms' batches), and the
-//!   future resolves only after the commit.
+//! - **SQLite** ([`SqliteStore`], the default of the app): one writer per process. A room commits
+//!   its batch on its own thread when the writer is free, and otherwise queues it for the writer
+//!   thread's group commit. [`RoomLog::append`] takes a *batch*, so the posts that reach a room
+//!   while its previous batch is being written share one transaction (with other rooms' batches,
+//!   on the thread), and the future resolves only after the commit.
 //! - **Redis** (cluster): a Lua script does `INCR` seq, `XADD` the frame and `PUBLISH`. Several
 //!   nodes post to one room, so **the log assigns the seq**, never the caller. A numbered frame
 //!   contains its seq, so the caller hands over a [`FrameTemplate`] (the encoded frame cut around

@@ -11,11 +11,12 @@
 //! only after the log stored it. The log is asynchronous (SQLite commits, Redis round trips): at
 //! most **one append is in flight** per room, and the posts that arrive meanwhile are gathered
 //! into the next batch (per-room group commit). Frames go out in seq order because batches are
-//! appended one after another. A store that answers at once (the in-memory one) is polled once
-//! before any task is spawned, so it costs no extra hop; a store that answers within a moment
-//! from a thread of its own (SQLite) is waited for on the room's thread, briefly, when the
-//! runtime is crowded ([`inline_wait`]); anything slower (Redis, a stalled disk) is awaited in a
-//! task while the room goes on with joins, leaves and the next posts.
+//! appended one after another. A store that answers at once (the in-memory one, and SQLite when
+//! its writer is free: the room commits on its own thread) is polled once before any task is
+//! spawned, so it costs no extra hop; a store that answers within a moment from a thread of its
+//! own (SQLite's writer thread) is waited for on the room's thread, briefly, when the runtime is
+//! crowded ([`inline_wait`]); anything slower (Redis, a stalled disk) is awaited in a task while
+//! the room goes on with joins, leaves and the next posts.
 //!
 //! **Append failures** refuse the batch (`unavailable` to each sender, 503 over HTTP), use up no
 //! seq, and the room carries on with the next batch. The append of a room that dies meanwhile

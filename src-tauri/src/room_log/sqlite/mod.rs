@@ -15,16 +15,23 @@
 //! gather their posts while their previous append is in flight, so under load a transaction
 //! holds many posts of many rooms, and the commit cost is shared by all of them.
 //!
-//! **Rooms wait for their commit where they are**, for at most [`INLINE_APPEND_WAIT`]
-//! ([`RoomLog::inline_append_wait`]): the answer comes from the writer thread, and a task woken
-//! from outside the runtime would only run after every connection task already queued, a whole
-//! round of socket writes at 10,000 members (see `actors::room::inline_wait`).
+//! **A room commits its own append when the writer is free** ([`direct`]): it takes the
+//! writer's connection with `try_lock` and commits on its own thread, so the append is answered
+//! at its first poll. Only when the writer is busy does the append go to the thread's queue.
+//!
+//! **Rooms wait for a queued commit where they are**, for at most [`INLINE_APPEND_WAIT`]
+//! ([`RoomLog::inline_append_wait`]), when the runtime is crowded: the answer comes from the
+//! writer thread, and a task woken from outside the runtime would only run after every connection
+//! task already queued, a whole round of socket writes at 10,000 members (see
+//! `actors::room::inline_wait`).
 //!
 //! **Durability.** The file is in WAL mode. With `synchronous=NORMAL` (the default) a commit is
 //! in the operating system's hands when it returns: a killed process (kill -9, a crash) loses
 //! nothing acknowledged, while a power cut or an OS crash may lose the last commits (the WAL is
 //! synced at checkpoints). `--durability full` sets `synchronous=FULL`: every commit is synced to
-//! the disk before it is acknowledged, at the cost of one fsync per transaction.
+//! the disk before it is acknowledged, at the cost of one fsync per transaction (such commits are
+//! left to the writer thread). Checkpoints run on the writer thread, never inside a commit
+//! ([`checkpoint`]).
 //!
 //! **Reads** (catch-ups, history pages) use separate read-only connections on tokio's blocking
 //! pool, at most [`READERS`] at once; in WAL mode they never wait for the writer and see only
@@ -46,6 +53,8 @@
 //! directory first ([`lock`]), and an existing file is checked before anything is written to it
 //! ([`schema`]).
 
+mod checkpoint;
+mod direct;
 mod lock;
 mod reader;
 mod retention;
@@ -54,7 +63,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -64,6 +73,8 @@ use rusqlite::Connection;
 use tokio::sync::{oneshot, Semaphore};
 
 use super::{Appended, Epoch, LogError, LogFuture, LogHead, LogPage, LogStore, NewEntry, RoomLog};
+pub use checkpoint::CHECKPOINT_PAGES;
+pub use direct::DIRECT_COMMIT_LIMIT;
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use schema::OpenError;
 
@@ -146,10 +157,16 @@ enum Command {
         room: String,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
-    /// Unit tests: the writer waits until the sender is dropped or sends, so that commands
-    /// queue up behind it.
+    /// Nothing to answer: a commit made on a room's thread left the writer thread work of its
+    /// own (a checkpoint, maintenance), and this wakes it to look.
+    Wake,
+    /// Unit tests: the writer holds its lock, says so on `paused`, and waits until `release`'s
+    /// sender is dropped or sends, so that commands queue up behind it.
     #[cfg(test)]
-    Pause(mpsc::Receiver<()>),
+    Pause {
+        paused: mpsc::Sender<()>,
+        release: mpsc::Receiver<()>,
+    },
 }
 
 /// Counters, for tests and the benchmark.
@@ -163,6 +180,12 @@ pub struct WriterStats {
     pub frames_deleted: AtomicU64,
     /// Transactions rolled back after a write error.
     pub failures: AtomicU64,
+    /// Appends committed on a room's own thread ([`direct`]).
+    pub direct_commits: AtomicU64,
+    /// WAL checkpoints run ([`checkpoint`]).
+    pub checkpoints: AtomicU64,
+    /// The writer thread is waiting for a command, not holding the writer.
+    pub waiting: AtomicBool,
 }
 
 /// The opened rooms, by name: written by the writer thread after each commit, read by `head`.
@@ -177,6 +200,11 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     commands: mpsc::Sender<Command>,
+    /// The writing connection and its bookkeeping: the writer thread's, and a room's while it
+    /// commits its own append ([`direct`]).
+    writer: Arc<Mutex<writer::Writer>>,
+    direct: Arc<direct::DirectCommits>,
+    checkpoint_wanted: checkpoint::CheckpointWanted,
     opened: Opened,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Semaphore,
@@ -204,16 +232,33 @@ impl SqliteStore {
     /// before anything is written to it (see [`schema`]); the caller holds the data directory's
     /// lock, so no other process writes it.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
-        let connection = schema::open_checked(path)?;
+        let mut connection = schema::open_checked(path)?;
         schema::prepare(&connection, path, options.full_fsync)?;
+        let checkpoint_wanted = checkpoint::CheckpointWanted::default();
+        checkpoint::watch_wal(&mut connection, checkpoint_wanted.clone()).map_err(|error| {
+            OpenError::Setup {
+                path: path.to_owned(),
+                detail: format!("cannot watch the write-ahead log: {error}"),
+            }
+        })?;
         let opened: Opened = Arc::default();
         let stats = Arc::new(WriterStats::default());
         let (commands, queue) = mpsc::channel();
-        let writer =
-            writer::Writer::new(connection, options, Arc::clone(&opened), Arc::clone(&stats));
+        let writer = Arc::new(Mutex::new(writer::Writer::new(
+            connection,
+            options,
+            Arc::clone(&opened),
+            Arc::clone(&stats),
+        )));
+        let direct = Arc::new(direct::DirectCommits::new(!options.full_fsync));
+        let thread = writer::WriterThread {
+            writer: Arc::clone(&writer),
+            direct: Arc::clone(&direct),
+            checkpoint_wanted: checkpoint_wanted.clone(),
+        };
         std::thread::Builder::new()
             .name("room-log-writer".to_owned())
-            .spawn(move || writer.run(queue))
+            .spawn(move || thread.run(queue))
             .map_err(|error| OpenError::Setup {
                 path: path.to_owned(),
                 detail: format!("cannot start the writer thread: {error}"),
@@ -222,6 +267,9 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 commands,
+                writer,
+                direct,
+                checkpoint_wanted,
                 opened,
                 readers: Mutex::new(Vec::new()),
                 reader_permits: Semaphore::new(READERS),
@@ -259,12 +307,15 @@ impl SqliteStore {
         answer.await.map_err(|_| writer_gone())?
     }
 
-    /// Unit tests: holds the writer until the returned sender is dropped.
+    /// Unit tests: holds the writer (its thread has the lock) until the returned sender is
+    /// dropped.
     #[cfg(test)]
     fn pause(&self) -> mpsc::Sender<()> {
-        let (release, wait) = mpsc::channel();
-        let _ = self.inner.commands.send(Command::Pause(wait));
-        release
+        let (release_sender, release) = mpsc::channel();
+        let (paused, is_paused) = mpsc::channel();
+        let _ = self.inner.commands.send(Command::Pause { paused, release });
+        let _ = is_paused.recv();
+        release_sender
     }
 }
 
@@ -282,6 +333,10 @@ struct SqliteRoomLog {
 
 impl RoomLog for SqliteRoomLog {
     fn append(&self, entries: Vec<NewEntry>) -> LogFuture<'_, Appended> {
+        let entries = match self.store.append_here(&self.room, &self.epoch, entries) {
+            Ok(committed) => return futures_util::future::ready(committed).boxed(),
+            Err(writer_busy) => writer_busy,
+        };
         let room = self.room.clone();
         let epoch = self.epoch.clone();
         async move {
@@ -386,5 +441,7 @@ impl LogStore for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod commit_path_tests;
 #[cfg(test)]
 mod tests;

@@ -9,15 +9,15 @@ use super::*;
 use crate::room_log::test_entries::{append_entries, chat_entry, seqs};
 use crate::room_log::{LogErrorKind, LogStore};
 
-fn entry_at(text: &str, ts: u64) -> NewEntry {
+pub(super) fn entry_at(text: &str, ts: u64) -> NewEntry {
     chat_entry("r", text, ts)
 }
 
-fn entry(text: &str) -> NewEntry {
+pub(super) fn entry(text: &str) -> NewEntry {
     entry_at(text, crate::protocol::unix_millis())
 }
 
-fn options() -> SqliteOptions {
+pub(super) fn options() -> SqliteOptions {
     SqliteOptions {
         full_fsync: false,
         retention: Retention {
@@ -29,7 +29,7 @@ fn options() -> SqliteOptions {
     }
 }
 
-fn open(dir: &tempfile::TempDir, options: SqliteOptions) -> SqliteStore {
+pub(super) fn open(dir: &tempfile::TempDir, options: SqliteOptions) -> SqliteStore {
     SqliteStore::open(&dir.path().join(FILE_NAME), options).expect("open the store")
 }
 
@@ -38,7 +38,7 @@ async fn append(log: &Arc<dyn RoomLog>, texts: &[&str]) -> Vec<u64> {
 }
 
 /// Polls `check` for up to 10 s (maintenance runs on the writer thread, in its own time).
-async fn eventually(mut check: impl FnMut() -> bool) {
+pub(super) async fn eventually(mut check: impl FnMut() -> bool) {
     for _ in 0..1000 {
         if check() {
             return;
@@ -48,7 +48,7 @@ async fn eventually(mut check: impl FnMut() -> bool) {
     panic!("the condition never became true");
 }
 
-fn rows(dir: &tempfile::TempDir, sql: &str) -> i64 {
+pub(super) fn rows(dir: &tempfile::TempDir, sql: &str) -> i64 {
     let connection = Connection::open(dir.path().join(FILE_NAME)).expect("open for inspection");
     connection
         .query_row(sql, [], |row| row.get(0))

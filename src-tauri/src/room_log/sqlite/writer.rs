@@ -1,10 +1,14 @@
-//! The writer thread: one transaction per group of commands, answers after the commit.
+//! The writer: one transaction per group of commands, answers after the commit.
 //!
-//! The loop takes the first command (waiting for it), then every other command already queued
-//! (up to [`MAX_COMMANDS`]), runs them all in one `BEGIN IMMEDIATE … COMMIT`, and answers each.
-//! That is group commit without a timer: nothing waits for company, but whatever arrived while
-//! the previous transaction was being committed shares the next one. When the queue is empty,
-//! the thread does one small step of maintenance ([`super::retention`]) and looks again.
+//! The [`Writer`] owns the writing connection and lives behind a mutex. Its thread
+//! ([`WriterThread`]) takes the first queued command (waiting for it), then every other command
+//! already queued (up to [`MAX_COMMANDS`]), takes the lock, runs them all in one
+//! `BEGIN IMMEDIATE … COMMIT`, and answers each. That is group commit without a timer: nothing
+//! waits for company, but whatever arrived while the previous transaction was being committed
+//! shares the next one. When the queue is empty, the thread runs a checkpoint if one is wanted
+//! ([`super::checkpoint`]) and one small step of maintenance ([`super::retention`]), and looks
+//! again. A room that finds the lock free commits its own append with the same
+//! [`Writer::execute`] instead of queueing it ([`super::direct`]).
 //!
 //! **The queue is unbounded but not fed by clients:** a room has at most one append in flight,
 //! the directory caps the rooms, and opens and deletes come from the directory's own
@@ -23,11 +27,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
+use super::checkpoint::{self, CheckpointWanted};
+use super::direct::DirectCommits;
 use super::retention::{self, Maintenance};
 use super::{lock, Command, Opened, RoomMeta, SqliteOptions, WriterStats, UNSAVED};
 use crate::protocol::unix_millis;
@@ -70,18 +77,51 @@ enum Done {
 }
 
 impl Done {
-    fn send(self) {
+    /// The answer of a committed transaction.
+    fn committed(self) -> Answer {
         match self {
-            Done::Open { reply, meta, .. } => {
-                let _ = reply.send(
-                    meta.ok_or_else(|| LogError::unavailable("the room log could not be read")),
-                );
-            }
-            Done::Append(reply, result) => {
-                let _ = reply.send(result);
-            }
-            Done::Delete(reply, result) => {
-                let _ = reply.send(result);
+            Done::Open { reply, meta, .. } => Answer::Open(
+                reply,
+                meta.ok_or_else(|| LogError::unavailable("the room log could not be read")),
+            ),
+            Done::Append(reply, result) => Answer::Append(reply, result),
+            Done::Delete(reply, result) => Answer::Delete(reply, result),
+        }
+    }
+}
+
+/// An outcome for a command's sender.
+enum Answer {
+    Open(
+        oneshot::Sender<Result<RoomMeta, LogError>>,
+        Result<RoomMeta, LogError>,
+    ),
+    Append(
+        oneshot::Sender<Result<Appended, LogError>>,
+        Result<Appended, LogError>,
+    ),
+    Delete(oneshot::Sender<Result<(), LogError>>, Result<(), LogError>),
+}
+
+/// The outcomes of one [`Writer::execute`], to be sent **after the writer is unlocked**: a
+/// sender that gets its answer may append again at once, and should find the writer free.
+#[must_use = "the answers must be sent"]
+#[derive(Default)]
+pub(super) struct Answers(Vec<Answer>);
+
+impl Answers {
+    pub(super) fn send(self) {
+        for answer in self.0 {
+            match answer {
+                Answer::Open(reply, result) => {
+                    let _ = reply.send(result);
+                }
+                Answer::Append(reply, result) => {
+                    let _ = reply.send(result);
+                }
+                Answer::Delete(reply, result) => {
+                    let _ = reply.send(result);
+                }
             }
         }
     }
@@ -117,44 +157,37 @@ impl Writer {
         }
     }
 
-    /// Runs until every sender is gone (the store was dropped).
-    pub(super) fn run(mut self, queue: Receiver<Command>) {
-        loop {
-            match queue.recv_timeout(self.maintenance.wait()) {
-                Ok(first) => {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_COMMANDS {
-                        match queue.try_recv() {
-                            Ok(command) => batch.push(command),
-                            Err(_) => break,
-                        }
-                    }
-                    self.execute(batch);
-                }
-                Err(RecvTimeoutError::Timeout) => self.maintain(),
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        tracing::debug!("room log writer stopped");
+    /// Whether maintenance is due now (the thread should look without waiting).
+    pub(super) fn has_work_due(&self) -> bool {
+        self.maintenance.wait().is_zero()
     }
 
-    fn execute(&mut self, batch: Vec<Command>) {
+    /// Runs `batch` in one transaction; the answers (after the commit, or the error after the
+    /// rollback) are for the caller to send once it has let go of the writer.
+    pub(super) fn execute(&mut self, batch: Vec<Command>) -> Answers {
         #[cfg(test)]
         let batch = {
             let mut kept = Vec::with_capacity(batch.len());
             for command in batch {
                 match command {
-                    Command::Pause(wait) => {
-                        let _ = wait.recv();
+                    Command::Pause { paused, release } => {
+                        let _ = paused.send(());
+                        let _ = release.recv();
                     }
                     other => kept.push(other),
                 }
             }
-            if kept.is_empty() {
-                return;
-            }
             kept
         };
+        let batch: Vec<Command> = batch
+            .into_iter()
+            .filter(|command| !matches!(command, Command::Wake))
+            .collect();
+        if batch.is_empty() {
+            return Answers::default();
+        }
+        // Only a panic halfway through an earlier batch could have left a transaction open.
+        self.roll_back();
         let mut changes = Changes::default();
         let mut commands = batch.into_iter();
         let mut failure = self.connection.execute_batch("BEGIN IMMEDIATE").err();
@@ -175,8 +208,7 @@ impl Writer {
             tracing::warn!(%error, "the room log could not be written; the transaction was rolled back");
             let error =
                 LogError::unavailable(format!("the room log could not be written ({error})"));
-            self.fail(changes, commands.collect(), &error);
-            return;
+            return self.fail(changes, commands.collect(), &error);
         }
         {
             let mut opened = lock(&self.opened);
@@ -204,15 +236,14 @@ impl Writer {
         for id in changes.trim_ids {
             self.maintenance.trim_later(id);
         }
-        for done in changes.done {
-            done.send();
-        }
+        Answers(changes.done.into_iter().map(Done::committed).collect())
     }
 
     /// Answers a rolled-back transaction's commands, and those it never got to: appends and
     /// deletes fail; opens succeed all the same (see the module docs), unsaved if their row
     /// was new.
-    fn fail(&mut self, changes: Changes, rest: Vec<Command>, error: &LogError) {
+    fn fail(&mut self, changes: Changes, rest: Vec<Command>, error: &LogError) -> Answers {
+        let mut answers = Vec::new();
         for done in changes.done {
             match done {
                 Done::Open {
@@ -223,17 +254,11 @@ impl Writer {
                     if changes.created_ids.contains(&meta.id) {
                         meta.id = UNSAVED;
                     }
-                    let _ = reply.send(Ok(self.remember(room, meta)));
+                    answers.push(Answer::Open(reply, Ok(self.remember(room, meta))));
                 }
-                Done::Open { reply, .. } => {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                Done::Append(reply, _) => {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                Done::Delete(reply, _) => {
-                    let _ = reply.send(Err(error.clone()));
-                }
+                Done::Open { reply, .. } => answers.push(Answer::Open(reply, Err(error.clone()))),
+                Done::Append(reply, _) => answers.push(Answer::Append(reply, Err(error.clone()))),
+                Done::Delete(reply, _) => answers.push(Answer::Delete(reply, Err(error.clone()))),
             }
         }
         for command in rest {
@@ -249,18 +274,21 @@ impl Writer {
                             Err(read_error) => Err(unavailable(&read_error)),
                         },
                     };
-                    let _ = reply.send(meta.map(|meta| self.remember(room, meta)));
+                    let meta = meta.map(|meta| self.remember(room, meta));
+                    answers.push(Answer::Open(reply, meta));
                 }
                 Command::Append { reply, .. } => {
-                    let _ = reply.send(Err(error.clone()));
+                    answers.push(Answer::Append(reply, Err(error.clone())));
                 }
                 Command::Delete { reply, .. } => {
-                    let _ = reply.send(Err(error.clone()));
+                    answers.push(Answer::Delete(reply, Err(error.clone())));
                 }
+                Command::Wake => {}
                 #[cfg(test)]
-                Command::Pause(_) => {}
+                Command::Pause { .. } => {}
             }
         }
+        Answers(answers)
     }
 
     /// Records an opened room in memory (unless another open got there first) and returns
@@ -338,8 +366,9 @@ impl Writer {
                     Err(error)
                 }
             },
+            Command::Wake => Ok(()),
             #[cfg(test)]
-            Command::Pause(_) => Ok(()),
+            Command::Pause { .. } => Ok(()),
         }
     }
 
@@ -505,6 +534,61 @@ impl Writer {
             .execute([id])?;
         changes.deleted_ids.push(id);
         Ok(())
+    }
+}
+
+/// The writer thread: the queue's group commits, checkpoints and maintenance.
+pub(super) struct WriterThread {
+    pub(super) writer: Arc<Mutex<Writer>>,
+    pub(super) direct: Arc<DirectCommits>,
+    pub(super) checkpoint_wanted: CheckpointWanted,
+}
+
+impl WriterThread {
+    /// Runs until every sender is gone (the store was dropped).
+    pub(super) fn run(self, queue: Receiver<Command>) {
+        loop {
+            let (wait, stats) = {
+                let writer = lock(&self.writer);
+                checkpoint::run_if_wanted(
+                    &self.checkpoint_wanted,
+                    &writer.connection,
+                    &writer.stats,
+                );
+                (writer.maintenance.wait(), Arc::clone(&writer.stats))
+            };
+            stats.waiting.store(true, Ordering::Release);
+            let received = queue.recv_timeout(wait);
+            stats.waiting.store(false, Ordering::Release);
+            match received {
+                Ok(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_COMMANDS {
+                        match queue.try_recv() {
+                            Ok(command) => batch.push(command),
+                            Err(_) => break,
+                        }
+                    }
+                    self.execute(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => lock(&self.writer).maintain(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        tracing::debug!("room log writer stopped");
+    }
+
+    fn execute(&self, batch: Vec<Command>) {
+        let only_wake_ups = batch.iter().all(|command| matches!(command, Command::Wake));
+        let mut writer = lock(&self.writer);
+        let started = Instant::now();
+        let answers = writer.execute(batch);
+        let took: Duration = started.elapsed();
+        drop(writer);
+        answers.send();
+        if !only_wake_ups {
+            self.direct.committed_by_thread(took);
+        }
     }
 }
 
