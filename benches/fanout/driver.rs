@@ -130,12 +130,14 @@ pub async fn run(plan: &RunPlan) -> Result<RunResult, String> {
 }
 
 /// What a ramp does after a phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Then {
-    /// The next rate.
+    /// The next rate of the ladder.
     Next,
     /// The same rate once more.
     Repeat,
+    /// This rate (broadcasts/s), off the ladder: a refinement between two of its steps.
+    At(f64),
     Stop,
 }
 
@@ -154,15 +156,20 @@ pub async fn ramp(
         let connected = connect(plan, port, &mut server, &mut shards).await?;
         let mut results = Vec::new();
         let mut step = 0;
-        while let Some(&rate) = rates.get(step) {
+        let mut next_rate = rates.first().copied();
+        while let Some(rate) = next_rate {
             let result = phase(plan, rate, &connected, &mut shards).await?;
             let next = then(&result);
             results.push(result);
-            match next {
-                Then::Next => step += 1,
-                Then::Repeat => {}
-                Then::Stop => break,
-            }
+            next_rate = match next {
+                Then::Next => {
+                    step += 1;
+                    rates.get(step).copied()
+                }
+                Then::Repeat => Some(rate),
+                Then::At(other) => Some(other),
+                Then::Stop => None,
+            };
         }
         Ok::<_, String>(results)
     }

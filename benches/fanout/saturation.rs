@@ -8,9 +8,15 @@
 //!   a step is *sustained*  if p99 ≤ limit, nothing lost, no client closed, all N held
 //!   a step is *kept up*    if sustained and ≥ 95 % of the asked broadcasts/s were done
 //!   a step that is not kept up is run once more at the same rate (one bad moment of the
-//!   2 shared cores should not end the ramp); the ramp stops when the repeat is not kept up
-//!   either. Every phase is reported.
+//!   2 shared cores should not end the ramp); the ladder stops when the repeat is not kept up
+//!   either. Then, between the highest rate kept up and the lowest missed, the geometric
+//!   midpoint is run once, and again between whichever two now bound the ceiling
+//!   (`REFINEMENTS` times), so that a ceiling is known to ×1.11, not to the ladder's ×1.5.
+//!   Every phase is reported.
 //! ```
+//!
+//! Without the refinement two servers that both keep up with one step and both miss the next
+//! come out at the same ceiling (the rate of that step), however far apart they are between.
 //!
 //! Reported per N: each server's highest sustained deliveries/s (its ceiling), the ratios to
 //! the baseline's ceilings, CPU µs per delivery at that step, and the p99 of every server at the
@@ -25,6 +31,9 @@ use crate::redis_server::RedisServer;
 pub const STEP_FACTOR: f64 = 1.5;
 /// A step is kept up when at least this share of the asked broadcasts/s was done.
 pub const KEPT_UP_SHARE: f64 = 0.95;
+/// Phases run between the last rate kept up and the first missed, after the ladder stops: each
+/// halves the gap (geometrically), so two leave ×1.5^(1/4) ≈ 1.11 between the bounds.
+pub const REFINEMENTS: usize = 2;
 
 /// The servers of the sweep, in the order they run.
 pub const SERVERS: [ServerKind; 5] = [
@@ -132,26 +141,14 @@ pub async fn run(
                 rates.len(),
                 rates[0]
             );
-            let limit = settings.p99_limit_ms;
-            let mut repeated = false;
+            let mut course = Course::new(settings.p99_limit_ms);
             let steps = driver::ramp(&plan, &rates, |result| {
                 eprintln!(
                     "    {:.1}/s asked: {}",
                     result.rate_asked,
                     crate::report::one_line(result)
                 );
-                let kept = kept_up(result, limit);
-                // Once more at the same rate after a miss; a second miss ends the ramp. A loss
-                // is never retried.
-                let then = if kept {
-                    Then::Next
-                } else if repeated || result.lost > 0 {
-                    Then::Stop
-                } else {
-                    Then::Repeat
-                };
-                repeated = then == Then::Repeat;
-                then
+                course.after(result)
             })
             .await?;
             drop(redis);
@@ -160,6 +157,63 @@ pub async fn run(
         sweeps.push(Sweep { conns, runs });
     }
     Ok(sweeps)
+}
+
+/// Where one server's ramp goes next: up the ladder, a repeat after a miss, then the refinements
+/// (see the module docs).
+struct Course {
+    p99_limit_ms: f64,
+    /// The step before was a miss, run once more.
+    repeated: bool,
+    /// The highest rate kept up so far.
+    kept: Option<f64>,
+    /// Once the ladder stopped: refinements still to run, and the lowest rate missed.
+    refining: Option<(usize, f64)>,
+}
+
+impl Course {
+    fn new(p99_limit_ms: f64) -> Course {
+        Course {
+            p99_limit_ms,
+            repeated: false,
+            kept: None,
+            refining: None,
+        }
+    }
+
+    fn after(&mut self, result: &RunResult) -> Then {
+        let rate = result.rate_asked;
+        let kept = kept_up(result, self.p99_limit_ms);
+        if kept {
+            self.kept = Some(self.kept.map_or(rate, |highest| highest.max(rate)));
+        }
+        if let Some((left, missed)) = self.refining {
+            let missed = if kept { missed } else { missed.min(rate) };
+            return self.refine(left, missed);
+        }
+        // Once more at the same rate after a miss; a second miss (or any loss) ends the ladder.
+        if kept {
+            self.repeated = false;
+            Then::Next
+        } else if !self.repeated && result.lost == 0 {
+            self.repeated = true;
+            Then::Repeat
+        } else {
+            self.refine(REFINEMENTS, rate)
+        }
+    }
+
+    /// The midpoint between the highest rate kept up and the lowest missed, while refinements
+    /// are left (and a rate below the miss was kept up).
+    fn refine(&mut self, left: usize, missed: f64) -> Then {
+        match self.kept {
+            Some(kept) if left > 0 && kept < missed => {
+                self.refining = Some((left - 1, missed));
+                Then::At((kept * missed).sqrt())
+            }
+            _ => Then::Stop,
+        }
+    }
 }
 
 impl Sweep {

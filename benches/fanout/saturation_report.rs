@@ -118,7 +118,10 @@ pub fn section(md: &mut String, sweeps: &[Sweep], settings: &Settings, secs: f64
          For each N, every server gets the same ladder of offered rates over the same N \
          connections, one {}-second phase per step: {:.0} / N broadcasts/s first, then ×{} per \
          step, at most {} steps; a step it does not keep up with is run once more at the same rate, \
-         and the ramp stops when that repeat is not kept up either. A step is \
+         and the ladder stops when that repeat is not kept up either. Then the geometric midpoint \
+         between the highest rate kept up and the lowest missed is run once, {} times, each \
+         halving the gap (the steps off the ladder in the table below), so a ceiling is known to \
+         about ×{:.2}. A step is \
          **sustained** when its p99 is at most {limit:.0} ms, no healthy client lost a message, \
          no client was closed and all N were held; **kept up** when it is sustained and at least \
          {:.0} % of the asked broadcasts/s were done. A server's **ceiling** is its highest \
@@ -139,6 +142,8 @@ pub fn section(md: &mut String, sweeps: &[Sweep], settings: &Settings, secs: f64
         settings.first_deliveries_per_sec,
         saturation::STEP_FACTOR,
         settings.steps,
+        saturation::REFINEMENTS,
+        saturation::STEP_FACTOR.powf(0.5f64.powi(saturation::REFINEMENTS as i32)),
         saturation::KEPT_UP_SHARE * 100.0,
         settings.max_in_flight,
         crate::baseline_server::READ_BUFFER_BYTES,
@@ -208,7 +213,7 @@ fn targets(md: &mut String, sweeps: &[Sweep], limit: f64) {
     }
     md.push_str(
         "\nLatency at the highest rate that ours and the baseline both kept up with (the same \
-         ladder step for every server; `–`: that server did not keep up there):\n\n\
+         asked rate for every server; `–`: that server did not keep up there):\n\n\
          | N | against | broadcasts/s | p99 ours | p99 ours (SQLite log) | p99 ours (Redis log) | p99 that baseline | ours / baseline (≤ 1.5) |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
