@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 
-use super::tests::{entry, eventually, open, options, rows};
+use super::tests::{entry, eventually, keeping, open, options, rows};
 use super::*;
 use crate::room_log::test_entries::seqs;
 use crate::room_log::LogStore;
@@ -120,16 +120,7 @@ async fn after_a_slow_commit_appends_go_to_the_thread_until_its_commits_are_quic
 #[tokio::test]
 async fn what_a_room_commit_leaves_to_trim_is_trimmed_by_the_woken_thread() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = open(
-        &dir,
-        SqliteOptions {
-            retention: Retention {
-                frames_per_room: 1,
-                ..options().retention
-            },
-            ..options()
-        },
-    );
+    let store = open(&dir, keeping(1));
     let log = store.open("dev").await.expect("open");
     writer_idle(&store).await;
     let many: Vec<NewEntry> = (0..3 * retention::TRIM_BATCH)

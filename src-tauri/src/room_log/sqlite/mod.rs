@@ -255,6 +255,7 @@ impl SqliteStore {
             writer: Arc::clone(&writer),
             direct: Arc::clone(&direct),
             checkpoint_wanted: checkpoint_wanted.clone(),
+            stats: Arc::clone(&stats),
         };
         std::thread::Builder::new()
             .name("room-log-writer".to_owned())

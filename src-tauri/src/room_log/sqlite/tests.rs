@@ -29,6 +29,17 @@ pub(super) fn options() -> SqliteOptions {
     }
 }
 
+/// [`options`] with `frames` kept per room.
+pub(super) fn keeping(frames: u64) -> SqliteOptions {
+    SqliteOptions {
+        retention: Retention {
+            frames_per_room: frames,
+            ..options().retention
+        },
+        ..options()
+    }
+}
+
 pub(super) fn open(dir: &tempfile::TempDir, options: SqliteOptions) -> SqliteStore {
     SqliteStore::open(&dir.path().join(FILE_NAME), options).expect("open the store")
 }
@@ -193,14 +204,7 @@ async fn count_and_bytes_limits_trim_the_oldest_frames_but_keep_the_newest() {
 #[tokio::test]
 async fn a_lowered_limit_is_applied_in_batches_after_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let roomy = SqliteOptions {
-        retention: Retention {
-            frames_per_room: 10_000,
-            ..options().retention
-        },
-        ..options()
-    };
-    let store = open(&dir, roomy);
+    let store = open(&dir, keeping(10_000));
     let log = store.open("dev").await.expect("open");
     for _ in 0..6 {
         let texts: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
@@ -210,16 +214,7 @@ async fn a_lowered_limit_is_applied_in_batches_after_a_restart() {
     drop(log);
     drop(store);
 
-    let store = open(
-        &dir,
-        SqliteOptions {
-            retention: Retention {
-                frames_per_room: 10,
-                ..options().retention
-            },
-            ..options()
-        },
-    );
+    let store = open(&dir, keeping(10));
     eventually(|| store.stats().frames_deleted.load(Ordering::Relaxed) >= 1190).await;
     let log = store.open("dev").await.expect("open");
     let head = log.head().await.expect("head");

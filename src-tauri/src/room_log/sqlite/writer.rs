@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
@@ -179,10 +179,6 @@ impl Writer {
             }
             kept
         };
-        let batch: Vec<Command> = batch
-            .into_iter()
-            .filter(|command| !matches!(command, Command::Wake))
-            .collect();
         if batch.is_empty() {
             return Answers::default();
         }
@@ -542,24 +538,21 @@ pub(super) struct WriterThread {
     pub(super) writer: Arc<Mutex<Writer>>,
     pub(super) direct: Arc<DirectCommits>,
     pub(super) checkpoint_wanted: CheckpointWanted,
+    pub(super) stats: Arc<WriterStats>,
 }
 
 impl WriterThread {
     /// Runs until every sender is gone (the store was dropped).
     pub(super) fn run(self, queue: Receiver<Command>) {
         loop {
-            let (wait, stats) = {
+            let wait = {
                 let writer = lock(&self.writer);
-                checkpoint::run_if_wanted(
-                    &self.checkpoint_wanted,
-                    &writer.connection,
-                    &writer.stats,
-                );
-                (writer.maintenance.wait(), Arc::clone(&writer.stats))
+                checkpoint::run_if_wanted(&self.checkpoint_wanted, &writer.connection, &self.stats);
+                writer.maintenance.wait()
             };
-            stats.waiting.store(true, Ordering::Release);
+            self.stats.waiting.store(true, Ordering::Release);
             let received = queue.recv_timeout(wait);
-            stats.waiting.store(false, Ordering::Release);
+            self.stats.waiting.store(false, Ordering::Release);
             match received {
                 Ok(first) => {
                     let mut batch = vec![first];
@@ -569,7 +562,11 @@ impl WriterThread {
                             Err(_) => break,
                         }
                     }
-                    self.execute(batch);
+                    // A wake-up only brings the thread round the loop (checkpoint, maintenance).
+                    batch.retain(|command| !matches!(command, Command::Wake));
+                    if !batch.is_empty() {
+                        self.execute(batch);
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => lock(&self.writer).maintain(),
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -579,16 +576,13 @@ impl WriterThread {
     }
 
     fn execute(&self, batch: Vec<Command>) {
-        let only_wake_ups = batch.iter().all(|command| matches!(command, Command::Wake));
         let mut writer = lock(&self.writer);
         let started = Instant::now();
         let answers = writer.execute(batch);
-        let took: Duration = started.elapsed();
+        let took = started.elapsed();
         drop(writer);
         answers.send();
-        if !only_wake_ups {
-            self.direct.committed_by_thread(took);
-        }
+        self.direct.committed_by_thread(took);
     }
 }
 
