@@ -16,11 +16,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
+use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpSocket;
@@ -269,17 +270,30 @@ async fn receive(mut client: Client, shared: &Shared, index: usize) {
 /// Finds `seq` and the `t=` timestamp in a `message` frame without a full JSON parse (the
 /// generator shares two cores with the server; every cycle it spends is one the server lacks).
 /// Both servers encode with the same serde type, so the field order is fixed.
+///
+/// The two markers are searched with `memchr`'s precompiled SIMD finders: `str::split_once`
+/// built a new two-way searcher for every frame, and with the digit scan below that was about a
+/// quarter of the generator's CPU (`perf record` on a shard, 1,000 clients at 1.5 M deliveries/s).
 pub fn parse_broadcast(frame: &str) -> Option<(u64, u64)> {
-    let seq = leading_number(frame.split_once("\"seq\":")?.1)?;
-    let sent = leading_number(frame.split_once("\"text\":\"t=")?.1)?;
+    static SEQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"seq\":"));
+    static STAMP: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"text\":\"t="));
+    let bytes = frame.as_bytes();
+    let seq_at = SEQ.find(bytes)? + SEQ.needle().len();
+    let seq = leading_number(&bytes[seq_at..])?;
+    let stamp_at = seq_at + STAMP.find(&bytes[seq_at..])? + STAMP.needle().len();
+    let sent = leading_number(&bytes[stamp_at..])?;
     Some((seq, sent))
 }
 
-fn leading_number(text: &str) -> Option<u64> {
-    let end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    text[..end].parse().ok()
+/// The decimal number at the start of `bytes`; `None` if there is none or it overflows a `u64`.
+fn leading_number(bytes: &[u8]) -> Option<u64> {
+    let digits = bytes.iter().take_while(|byte| byte.is_ascii_digit());
+    let mut value: Option<u64> = None;
+    for digit in digits {
+        let next = value.unwrap_or(0).checked_mul(10)?;
+        value = Some(next.checked_add(u64::from(digit - b'0'))?);
+    }
+    value
 }
 
 /// Waits until every healthy client has everything (or the drain time is up), then counts.
