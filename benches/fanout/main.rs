@@ -71,10 +71,12 @@ struct Args {
     #[arg(long, default_value_t = 300.0)]
     max_rate: f64,
     /// Broadcast requests in flight at once. Ours answers `/broadcast` after the post is stored
-    /// and fanned out, the baselines at once; with 16 the cap, not the server, set ours' ceiling
-    /// at 1,000 clients (1.13-1.19 M deliveries/s at a p99 of ~60 ms; 2.03 M with 64, the
-    /// axum-defaults baseline 1.50 M either way), so the asked rate was not what was offered.
-    #[arg(long, default_value_t = 64)]
+    /// and fanned out, the baselines at once, so a cap that ours reaches turns the asked rate
+    /// into less than what is offered. At 1,000 clients, 16 capped ours at 1.13-1.19 M
+    /// deliveries/s (p99 ~60 ms) and 64 at 1.7-1.8 M (p99 ~120 ms) once the generator got
+    /// cheaper; with 256, 2.6-2.9 M (p99 ~230 ms, the latency limit). The baselines' ceilings do
+    /// not move with it. See benches/fanout/PROFILE.md.
+    #[arg(long, default_value_t = 256)]
     max_in_flight: usize,
     /// Clients per generator process (each process may hold ~20k descriptors).
     #[arg(long, default_value_t = 10_000)]
