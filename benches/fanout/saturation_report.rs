@@ -119,7 +119,7 @@ pub fn section(md: &mut String, sweeps: &[Sweep], settings: &Settings, secs: f64
          connections, one {}-second phase per step: {:.0} / N broadcasts/s first, then ×{} per \
          step, at most {} steps; a step it does not keep up with is run once more at the same rate, \
          and the ladder stops when that repeat is not kept up either. Then the geometric midpoint \
-         between the highest rate kept up and the lowest missed is run once, {} times, each \
+         between the highest rate kept up and the lowest missed is run, {} times in all, each \
          halving the gap (the steps off the ladder in the table below), so a ceiling is known to \
          about ×{:.2}. A step is \
          **sustained** when its p99 is at most {limit:.0} ms, no healthy client lost a message, \
